@@ -38,27 +38,34 @@ class PerStreamLoopBN(nn.Module):
         return out
 
 
-def timed(fn, sync):
+def timed(fn, sync, clock):
     sync()
-    start = time.perf_counter()
+    start = clock()
     fn()
     sync()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--reps', type=int, default=30)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument(
+        '--clock', choices=['wall', 'cpu'], default='wall',
+        help='cpu = process CPU time, steadier on a shared CPU machine')
     parser.add_argument('--exchanged', type=float, default=0.1,
                         help='fraction of channels below the threshold')
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == 'cpu' else time.perf_counter
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     torch.manual_seed(0)
     shapes = [(4, 64, 64, 64), (4, 256, 32, 32), (4, 512, 16, 16)]
     print(f'device={device} threads={torch.get_num_threads()} '
-          f'reps={args.reps} exchanged={args.exchanged:.0%} (M=2)')
+          f'clock={args.clock} reps={args.reps} exchanged={args.exchanged:.0%} (M=2)')
     print(f'{"shape per stream (N,C,H,W)":>28} {"BN ms":>8} {"ExBN ms":>8} '
           f'{"loop ms":>8} {"ExBN/BN":>8} {"loop/BN":>8} {"ExBN/loop":>9}')
     for n, c, h, w in shapes:
@@ -92,7 +99,7 @@ def main():
         times = {key: [] for key in runs}
         for _ in range(args.reps):
             for key, fn in runs.items():
-                times[key].append(timed(fn, sync))
+                times[key].append(timed(fn, sync, clock))
         med = {key: statistics.median(v) * 1e3 for key, v in times.items()}
         print(f'{str((n, c, h, w)):>28} {med["bn"]:8.2f} {med["ex"]:8.2f} '
               f'{med["loop"]:8.2f} {med["ex"] / med["bn"]:8.2f} '

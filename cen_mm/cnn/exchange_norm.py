@@ -44,71 +44,73 @@ def _mix(weights: Tensor, streams: Tensor, transpose: bool = False) -> Tensor:
     """Combine streams per channel: ``out[o, :, k] = Σ_m w[k, o, m] s[m, :, k]``
     for ``streams`` of shape ``(M, N, K, L)`` and ``weights`` ``(K, M, M)``;
     ``transpose`` applies ``w^T`` (the backward of the mixing)."""
-    spec = 'kom,onkl->mnkl' if transpose else 'kom,mnkl->onkl'
-    return torch.einsum(spec, weights, streams)
+    weights = weights.permute(2, 1, 0) if transpose else weights.permute(
+        1, 2, 0)  # (M_out, M_in, K)
+    return (weights[:, :, None, :, None] * streams[None]).sum(dim=1)
 
 
 class _FoldedBatchNorm(torch.autograd.Function):
-    """Per-stream batch norm + exchange on a ``(M, N, C, L)`` view in one
-    pass, with a hand-written backward.
+    """Per-stream batch norm + exchange on a stream-folded ``(M, N, C, L)``
+    view, with a hand-written backward.
 
-    Per-stream statistics reduce over dims (1, 3) of the stream-folded
-    layout, so no per-stream chunks, concatenations or layout copies are
-    made; the exchange only touches the K channels listed in ``cols``.
+    Each stream runs torch's native batch-norm kernel on its contiguous slice
+    and writes straight into one output (no chunks, concatenation or layout
+    copies); the exchange, forward and backward, only touches the K
+    exchanged channels ``cols``. Running statistics are updated in place by
+    the native kernel, as ``nn.BatchNorm2d`` does.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean, var, batch_stats, eps, mix,
+    def forward(ctx, x, weight, bias, norms, batch_stats, factor, mix,
                 cols):
-        if batch_stats:
-            var, mean = torch.var_mean(
-                x, dim=(1, 3), correction=0, keepdim=True)
-        else:
-            mean, var = mean[:, None, :, None], var[:, None, :, None]
-        rstd = (var + eps).rsqrt()
-        scale = weight[:, None, :, None] * rstd
-        y = torch.addcmul(bias[:, None, :, None] - mean * scale, x, scale)
+        out = torch.empty_like(x)
+        stats = []
+        for m, norm in enumerate(norms):
+            running = (norm.running_mean, norm.running_var) \
+                if norm.track_running_stats else (None, None)
+            _, mean, invstd = torch.ops.aten.native_batch_norm.out(
+                x[m], weight[m], bias[m], *running, batch_stats, factor,
+                norm.eps, out=out[m], save_mean=x.new_empty(0),
+                save_invstd=x.new_empty(0))
+            stats.append((*running, mean, invstd))
         if cols.numel():
-            y.index_copy_(2, cols, _mix(mix, y.index_select(2, cols)))
-        ctx.batch_stats = batch_stats
-        ctx.save_for_backward(x, weight, mean, rstd, mix, cols)
-        return y, mean.flatten(1), var.flatten(1)
+            out.index_copy_(2, cols, _mix(mix, out.index_select(2, cols)))
+        ctx.norms, ctx.stats, ctx.batch_stats = norms, stats, batch_stats
+        ctx.save_for_backward(x, weight, mix, cols)
+        return out
 
     @staticmethod
-    def backward(ctx, grad, *_):
-        x, weight, mean, rstd, mix, cols = ctx.saved_tensors
+    def backward(ctx, grad):
+        x, weight, mix, cols = ctx.saved_tensors
         grad = grad.contiguous()
-        touched = cols.numel() > 0
-        if touched:  # gradient w.r.t. the pre-exchange output
+        grad_x = torch.empty_like(x)
+        grad_weight, grad_bias = torch.empty_like(weight), torch.empty_like(
+            weight)
+
+        def bn_backward(g, xs, m, index=slice(None), out=None):
+            stats = [t[index] if t is not None and t.numel() else t
+                     for t in ctx.stats[m]]
+            return torch.ops.aten.native_batch_norm_backward(
+                g, xs, weight[m][index], *stats, ctx.batch_stats,
+                ctx.norms[m].eps, [True, True, True]) if out is None else \
+                torch.ops.aten.native_batch_norm_backward.out(
+                    g, xs, weight[m][index], *stats, ctx.batch_stats,
+                    ctx.norms[m].eps, [True, True, True], out0=out[0],
+                    out1=out[1], out2=out[2])
+
+        for m in range(len(ctx.norms)):
+            bn_backward(grad[m], x[m], m,
+                        out=(grad_x[m], grad_weight[m], grad_bias[m]))
+        if cols.numel():
+            # Channel-separable: redo the exchanged channels with the
+            # gradient w.r.t. the pre-exchange output.
             grad_k = _mix(mix, grad.index_select(2, cols), transpose=True)
             x_k = x.index_select(2, cols)
-
-        def reduce(g, xs):
-            return g.sum(dim=(1, 3)), (g * xs).sum(dim=(1, 3))
-
-        sum_g, sum_gx = reduce(grad, x)
-        if touched:
-            sum_g[:, cols], sum_gx[:, cols] = reduce(grad_k, x_k)
-        mean, rstd = mean.flatten(1), rstd.flatten(1)
-        grad_weight = rstd * (sum_gx - mean * sum_g)  # Σ g * x_hat
-        a = weight * rstd
-        if ctx.batch_stats:
-            n = x.size(1) * x.size(3)
-            b = -a * rstd * grad_weight / n
-            c = -a * sum_g / n - mean * b
-        else:
-            b = c = torch.zeros_like(a)
-
-        def grad_input(g, xs, a, b, c):
-            a, b, c = (t[:, None, :, None] for t in (a, b, c))
-            return torch.addcmul(torch.addcmul(c, xs, b), g, a)
-
-        grad_x = grad_input(grad, x, a, b, c)
-        if touched:
-            grad_x.index_copy_(
-                2, cols, grad_input(grad_k, x_k, a[:, cols], b[:, cols],
-                                    c[:, cols]))
-        return (grad_x, grad_weight, sum_g) + (None, ) * 6
+            for m in range(len(ctx.norms)):
+                gx, gw, gb = bn_backward(grad_k[m], x_k[m], m, cols)
+                grad_x[m].index_copy_(1, cols, gx)
+                grad_weight[m, cols], grad_bias[m, cols] = gw, gb
+        return (grad_x, grad_weight, grad_bias) + (None, ) * 5
 
 
 class ExchangeNorm(nn.Module):
@@ -323,38 +325,26 @@ class ExchangeBN(ExchangeNorm):
                 and len({(n.training, n.eps, n.momentum) for n in norms}) == 1)
 
     def _fused_forward(self, x: Tensor) -> Tensor:
-        norms = self.streams
+        norms = list(self.streams)
         ref = norms[0]
         batch_stats = ref.training or not ref.track_running_stats
-        if ref.track_running_stats:
-            running_mean = torch.stack([n.running_mean for n in norms])
-            running_var = torch.stack([n.running_var for n in norms])
-        else:
-            running_mean = running_var = self.gamma.new_zeros(0)
+        factor = 0.0
+        if ref.training and ref.track_running_stats:
+            for norm in norms:
+                norm.num_batches_tracked.add_(1)
+            factor = ref.momentum
+            if factor is None:  # cumulative moving average
+                factor = 1.0 / float(ref.num_batches_tracked)
         if self.exchange:
             cols, mix = self._mixing(x.dtype)
         else:
             cols, mix = x.new_zeros(0, dtype=torch.long), x.new_zeros(0)
-        m, n, c = self.num_streams, x.size(0) // self.num_streams, x.size(1)
-        y, mean, var = _FoldedBatchNorm.apply(
-            x.reshape(m, n, c, -1), self.gamma, torch.stack(
-                [n.bias for n in norms]), running_mean, running_var,
-            batch_stats, ref.eps, mix, cols)
-        if ref.training and ref.track_running_stats:
-            self._update_running_stats(mean, var, y.size(1) * y.size(3))
+        m, c = self.num_streams, x.size(1)
+        y = _FoldedBatchNorm.apply(
+            x.reshape(m, x.size(0) // m, c, -1), self.gamma,
+            torch.stack([norm.bias for norm in norms]), norms, batch_stats,
+            factor, mix, cols)
         return y.view_as(x)
-
-    @torch.no_grad()
-    def _update_running_stats(self, mean: Tensor, var: Tensor,
-                              count: int) -> None:
-        unbiased = var * (count / max(count - 1, 1))
-        for m, norm in enumerate(self.streams):
-            norm.num_batches_tracked.add_(1)
-            factor = norm.momentum
-            if factor is None:  # cumulative moving average
-                factor = 1.0 / float(norm.num_batches_tracked)
-            norm.running_mean.lerp_(mean[m], factor)
-            norm.running_var.lerp_(unbiased[m], factor)
 
     def _build_norm(self, num_features, eps, momentum, track_running_stats):
         return nn.BatchNorm2d(num_features, eps=eps, momentum=momentum,
