@@ -71,7 +71,7 @@ if [ ! -f "$env/.complete" ]; then
     log "built in $(( $(date +%s) - start )) s"
 fi
 # The project itself is always installed from this checkout (editable, cheap).
-if ! (cd / && "$env/bin/python" -c 'import cen_mm, os, sys; sys.exit(os.path.dirname(os.path.dirname(cen_mm.__file__)) != sys.argv[1])' "$here") 2>/dev/null; then
+if ! (cd / && "$env/bin/python" -c 'import importlib.util as u, os, sys; s = u.find_spec("cen_mm"); sys.exit(s is None or os.path.dirname(os.path.dirname(s.origin)) != sys.argv[1])' "$here") 2>/dev/null; then
     "$env/bin/python" -m pip install --no-input -q --no-deps --no-build-isolation -e "$here" >&2
 fi
 if [ "${1:-}" = --activate ]; then
