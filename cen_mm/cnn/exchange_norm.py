@@ -49,6 +49,11 @@ def _mix(weights: Tensor, streams: Tensor, transpose: bool = False) -> Tensor:
     return (weights[:, :, None, :, None] * streams[None]).sum(dim=1)
 
 
+def _streams_view(x: Tensor, num_streams: int) -> Tensor:
+    """View a contiguous ``(M * N, C, ...)`` tensor as ``(M, N, C, L)``."""
+    return x.view(num_streams, x.size(0) // num_streams, x.size(1), -1)
+
+
 class _FoldedBatchNorm(torch.autograd.Function):
     """Per-stream batch norm + exchange on a stream-folded ``(M, N, C, L)``
     view, with a hand-written backward.
@@ -63,7 +68,11 @@ class _FoldedBatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, norms, batch_stats, factor, mix,
                 cols):
-        out = torch.empty_like(x)
+        # Return a fresh tensor of the input's shape, never a view of one:
+        # in-place ReLUs and activation checkpointing modify the output.
+        out4d = torch.empty_like(x, memory_format=torch.contiguous_format)
+        x = _streams_view(x, len(norms))
+        out = _streams_view(out4d, len(norms))
         stats = []
         for m, norm in enumerate(norms):
             running = (norm.running_mean, norm.running_var) \
@@ -77,13 +86,14 @@ class _FoldedBatchNorm(torch.autograd.Function):
             out.index_copy_(2, cols, _mix(mix, out.index_select(2, cols)))
         ctx.norms, ctx.stats, ctx.batch_stats = norms, stats, batch_stats
         ctx.save_for_backward(x, weight, mix, cols)
-        return out
+        return out4d
 
     @staticmethod
     def backward(ctx, grad):
         x, weight, mix, cols = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_x = torch.empty_like(x)
+        grad4d = torch.empty(grad.shape, dtype=x.dtype, device=x.device)
+        grad = _streams_view(grad.contiguous(), len(ctx.norms))
+        grad_x = _streams_view(grad4d, len(ctx.norms))
         grad_weight, grad_bias = torch.empty_like(weight), torch.empty_like(
             weight)
 
@@ -110,7 +120,7 @@ class _FoldedBatchNorm(torch.autograd.Function):
                 gx, gw, gb = bn_backward(grad_k[m], x_k[m], m, cols)
                 grad_x[m].index_copy_(1, cols, gx)
                 grad_weight[m, cols], grad_bias[m, cols] = gw, gb
-        return (grad_x, grad_weight, grad_bias) + (None, ) * 5
+        return (grad4d, grad_weight, grad_bias) + (None, ) * 5
 
 
 class ExchangeNorm(nn.Module):
@@ -339,12 +349,10 @@ class ExchangeBN(ExchangeNorm):
             cols, mix = self._mixing(x.dtype)
         else:
             cols, mix = x.new_zeros(0, dtype=torch.long), x.new_zeros(0)
-        m, c = self.num_streams, x.size(1)
-        y = _FoldedBatchNorm.apply(
-            x.reshape(m, x.size(0) // m, c, -1), self.gamma,
+        return _FoldedBatchNorm.apply(
+            x.contiguous(), self.gamma,
             torch.stack([norm.bias for norm in norms]), norms, batch_stats,
             factor, mix, cols)
-        return y.view_as(x)
 
     def _build_norm(self, num_features, eps, momentum, track_running_stats):
         return nn.BatchNorm2d(num_features, eps=eps, momentum=momentum,

@@ -328,3 +328,21 @@ def test_bad_inputs():
         layer(torch.randn(4, 4, 2, 2))
     with pytest.raises(ValueError, match='expected 4 channels'):
         layer(torch.randn(6, 5, 2, 2))
+
+
+def test_activation_checkpointing_and_inplace_relu():
+    """The output is a fresh tensor, so in-place ReLU under
+    ``torch.utils.checkpoint`` works and matches the plain run."""
+    from torch.utils.checkpoint import checkpoint
+    layer = make_layer('bn', 2)
+    block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), layer,
+                          nn.ReLU(inplace=True))
+    x = torch.randn(4, 8, 6, 6, requires_grad=True)
+    expected = block(x)
+    expected.sum().backward()
+    grad = x.grad.clone()
+    x.grad = None
+    out = checkpoint(block, x, use_reentrant=True)
+    out.sum().backward()
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(x.grad, grad)
