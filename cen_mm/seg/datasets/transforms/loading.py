@@ -1,0 +1,264 @@
+# Copyright (c) cen_mm contributors. All rights reserved.
+"""Loading of stacked RGB-D inputs and checked label maps."""
+from typing import Optional, Sequence
+
+import mmcv
+import mmengine.fileio as fileio
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmseg.datasets.transforms import LoadAnnotations
+from mmseg.registry import TRANSFORMS
+
+from .hha import NYU_INTRINSICS, depth_to_hha
+
+__all__ = ['LoadRGBDFromFile', 'LoadRGBDAnnotations']
+
+
+def _read_bytes(path: str, kind: str, backend_args: Optional[dict]) -> bytes:
+    try:
+        return fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f'{kind} {path} does not exist') from e
+
+
+def _decode(content: bytes, path: str, kind: str, backend: str) -> np.ndarray:
+    img = mmcv.imfrombytes(content, flag='unchanged', backend=backend)
+    if img is None:
+        raise ValueError(f'{kind} {path} could not be decoded as an image')
+    return img
+
+
+@TRANSFORMS.register_module()
+class LoadRGBDFromFile(BaseTransform):
+    """Load an RGB image and its depth map and stack them along channels.
+
+    The output ``img`` is float32 (H, W, 6): the colour image as decoded by
+    mmcv (B, G, R order, values 0..255) followed by the depth map times
+    ``depth_scale`` repeated on 3 channels, as the official CEN code feeds
+    depth to a 3-channel stem. With ``hha=True`` the depth channels are
+    instead the HHA encoding (disparity, height, angle; 0..255, see
+    :func:`depth_to_hha`), computed from ``depth * metres_per_unit``.
+
+    Keeping depth in raw units by default matches the official
+    normalisation ``depth / 5000`` when the data preprocessor uses
+    ``mean=0, std=5000`` on the depth channels.
+
+    Required Keys:
+
+    - img_path
+    - depth_path
+    - intrinsics (optional, ``(fx, fy, cx, cy)`` overriding the argument)
+
+    Added Keys:
+
+    - img (np.float32, (H, W, 3 + depth_channels))
+    - img_shape
+    - ori_shape
+
+    Args:
+        depth_scale (float): Factor applied to raw depth values. Defaults to
+            1.0 (raw units, e.g. metres x 5000 for NYUDv2).
+        depth_channels (int): 3 (replicated, official) or 1. Defaults to 3.
+        hha (bool): Encode depth as HHA (always 3 channels). Defaults to
+            False.
+        metres_per_unit (float): Metres per raw depth unit, for HHA.
+            Defaults to 1 / 5000 (NYUDv2, SUN RGB-D after conversion).
+        intrinsics (Sequence[float]): ``(fx, fy, cx, cy)`` for HHA. Defaults
+            to NYUDv2's colour camera.
+        allow_8bit_depth (bool): Accept 8-bit depth images. They are refused
+            by default because an 8-bit PNG is almost always a visualisation
+            or an HHA image, not metric depth. Defaults to False.
+        imdecode_backend (str): mmcv decoding backend. Defaults to 'cv2'.
+        backend_args (dict, optional): File backend arguments.
+    """
+
+    def __init__(self,
+                 depth_scale: float = 1.0,
+                 depth_channels: int = 3,
+                 hha: bool = False,
+                 metres_per_unit: float = 1 / 5000,
+                 intrinsics: Sequence[float] = NYU_INTRINSICS,
+                 allow_8bit_depth: bool = False,
+                 imdecode_backend: str = 'cv2',
+                 backend_args: Optional[dict] = None) -> None:
+        if depth_channels not in (1, 3):
+            raise ValueError(
+                f'depth_channels must be 1 or 3, got {depth_channels}')
+        if hha and depth_channels != 3:
+            raise ValueError('HHA has 3 channels; use depth_channels=3')
+        self.depth_scale = depth_scale
+        self.depth_channels = depth_channels
+        self.hha = hha
+        self.metres_per_unit = metres_per_unit
+        self.intrinsics = tuple(intrinsics)
+        self.allow_8bit_depth = allow_8bit_depth
+        self.imdecode_backend = imdecode_backend
+        self.backend_args = backend_args.copy() if backend_args else None
+
+    def _load_rgb(self, path: str) -> np.ndarray:
+        content = _read_bytes(path, 'RGB image', self.backend_args)
+        img = _decode(content, path, 'RGB image', self.imdecode_backend)
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(
+                f'RGB image {path} must have 3 colour channels, got shape '
+                f'{img.shape} (grayscale and RGBA images are refused)')
+        if img.dtype != np.uint8:
+            raise ValueError(
+                f'RGB image {path} must be 8-bit, got dtype {img.dtype}')
+        return img
+
+    def _load_depth(self, path: str) -> np.ndarray:
+        content = _read_bytes(path, 'depth map', self.backend_args)
+        depth = _decode(content, path, 'depth map', self.imdecode_backend)
+        if depth.ndim == 3 and depth.shape[2] == 1:
+            depth = depth[..., 0]
+        if depth.ndim != 2:
+            raise ValueError(
+                f'depth map {path} must be single-channel, got shape '
+                f'{depth.shape} (a colourised or HHA image?)')
+        if depth.dtype == np.uint8 and not self.allow_8bit_depth:
+            raise ValueError(
+                f'depth map {path} is 8-bit but 16-bit depth (e.g. metres x '
+                '5000 as uint16) is expected; pass allow_8bit_depth=True if '
+                'this is intended')
+        if depth.dtype.kind not in 'uif':
+            raise ValueError(
+                f'depth map {path} has unsupported dtype {depth.dtype}')
+        return depth
+
+    def transform(self, results: dict) -> dict:
+        """Load and stack the two modalities.
+
+        Args:
+            results (dict): Result dict with ``img_path`` and ``depth_path``.
+
+        Returns:
+            dict: The result dict with ``img``, ``img_shape``, ``ori_shape``.
+        """
+        rgb_path = results['img_path']
+        depth_path = results.get('depth_path')
+        if depth_path is None:
+            raise KeyError(f'no depth_path for RGB image {rgb_path}')
+        rgb = self._load_rgb(rgb_path)
+        depth = self._load_depth(depth_path)
+        if depth.shape != rgb.shape[:2]:
+            raise ValueError(
+                f'depth map {depth_path} has size {depth.shape} (H, W) but '
+                f'RGB image {rgb_path} has size {rgb.shape[:2]}')
+
+        depth = depth.astype(np.float32)
+        if self.hha:
+            # Per-sample intrinsics (e.g. SUN RGB-D's sensors) win.
+            intrinsics = results.get('intrinsics', self.intrinsics)
+            depth = depth_to_hha(depth * self.metres_per_unit, intrinsics)
+        else:
+            depth = depth * np.float32(self.depth_scale)
+            depth = np.repeat(depth[..., None], self.depth_channels, axis=2)
+        img = np.concatenate([rgb.astype(np.float32), depth], axis=2)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(depth_scale={self.depth_scale}, '
+                f'depth_channels={self.depth_channels}, hha={self.hha}, '
+                f'metres_per_unit={self.metres_per_unit}, '
+                f'intrinsics={self.intrinsics}, '
+                f'allow_8bit_depth={self.allow_8bit_depth}, '
+                f"imdecode_backend='{self.imdecode_backend}', "
+                f'backend_args={self.backend_args})')
+
+
+@TRANSFORMS.register_module()
+class LoadRGBDAnnotations(LoadAnnotations):
+    """mmseg's ``LoadAnnotations`` plus checks of the label map.
+
+    The label file must be a single-channel integer image with values that
+    fit in uint8 (mmseg casts labels to uint8, which would silently wrap
+    larger ids). After ``reduce_zero_label`` and ``label_map`` are applied as
+    in mmseg, every value must lie in ``[0, num_classes)`` or equal
+    ``ignore_index``; if an image was loaded before, its original size must
+    match. Any violation raises an error naming the file.
+
+    Required Keys:
+
+    - seg_map_path
+    - reduce_zero_label (optional)
+    - label_map (optional)
+    - ori_shape (optional, checked when present)
+
+    Added Keys:
+
+    - gt_seg_map (np.uint8)
+
+    Args:
+        num_classes (int, optional): Number of classes. None skips the range
+            check. Defaults to None.
+        ignore_index (int): Void label. Defaults to 255.
+        **kwargs: Arguments of mmseg ``LoadAnnotations``
+            (``reduce_zero_label``, ``backend_args``, ``imdecode_backend``).
+    """
+
+    def __init__(self,
+                 num_classes: Optional[int] = None,
+                 ignore_index: int = 255,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+
+    def _load_seg_map(self, results: dict) -> None:
+        path = results['seg_map_path']
+        content = _read_bytes(path, 'label map', self.backend_args)
+        raw = _decode(content, path, 'label map', self.imdecode_backend)
+        raw = raw.squeeze()
+        if raw.ndim != 2:
+            raise ValueError(
+                f'label map {path} must be single-channel class ids, got '
+                f'shape {raw.shape}')
+        if raw.dtype.kind not in 'ui' or (raw.size and raw.max() > 255):
+            raise ValueError(
+                f'label map {path} must hold integer ids in 0..255, got '
+                f'dtype {raw.dtype} with maximum {raw.max()}')
+        ori_shape = results.get('ori_shape')
+        if ori_shape is not None and tuple(ori_shape[:2]) != raw.shape:
+            raise ValueError(
+                f'label map {path} has size {raw.shape} but the image '
+                f"{results.get('img_path')} has size {tuple(ori_shape[:2])}")
+        seg = raw.astype(np.uint8)
+
+        # Same conventions as mmseg's LoadAnnotations.
+        if self.reduce_zero_label is None:
+            self.reduce_zero_label = results['reduce_zero_label']
+        assert self.reduce_zero_label == results['reduce_zero_label'], (
+            'Initialize dataset with `reduce_zero_label` as '
+            f'{results["reduce_zero_label"]} but when load annotation the '
+            f'`reduce_zero_label` is {self.reduce_zero_label}')
+        if self.reduce_zero_label:
+            seg[seg == 0] = 255
+            seg = seg - 1
+            seg[seg == 254] = 255
+        if results.get('label_map', None) is not None:
+            old = seg.copy()
+            for old_id, new_id in results['label_map'].items():
+                seg[old == old_id] = new_id
+
+        if self.num_classes is not None:
+            bad = (seg >= self.num_classes) & (seg != self.ignore_index)
+            if bad.any():
+                values = np.unique(seg[bad])
+                raise ValueError(
+                    f'label map {path} has values {values[:10].tolist()} '
+                    f'outside [0, {self.num_classes}) and ignore_index '
+                    f'{self.ignore_index} (check reduce_zero_label and the '
+                    'label encoding)')
+        results['gt_seg_map'] = seg
+        results['seg_fields'].append('gt_seg_map')
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_classes={self.num_classes}, '
+                f'ignore_index={self.ignore_index}, '
+                f'reduce_zero_label={self.reduce_zero_label}, '
+                f"imdecode_backend='{self.imdecode_backend}', "
+                f'backend_args={self.backend_args})')

@@ -1,0 +1,4 @@
+# Copyright (c) cen_mm contributors. All rights reserved.
+from .stream_iou_metric import StreamIoUMetric
+
+__all__ = ['StreamIoUMetric']

@@ -1,0 +1,67 @@
+# Generic CEN conversion of a stock mmseg model, without a special backbone:
+# mmseg's PSPNet model config with its MobileNetV2-d8 backbone (as in
+# mmseg's mobilenet_v2 configs) becomes a 2-stream RGB-D CEN by changing a
+# few keys:
+# - segmentor `CENEncoderDecoder` with `fold_inputs=True`: the stacked
+#   [RGB, depth] input is folded into the batch, so the unchanged
+#   MobileNetV2 shares every conv between the streams;
+# - backbone `norm_cfg` = ExchangeBN: one BN per stream, channel exchange at
+#   every BN, L1 on each stream's own part of γ (the paper's main text);
+# - head `CENPSPHead` with private, non-exchanging BNs per stream and a
+#   learned ensemble; no auxiliary FCN head (mmseg's is single-stream);
+# - `CENSegDataPreProcessor` with the official RGB-D normalisation.
+_base_ = [
+    'mmseg::_base_/models/pspnet_r50-d8.py',
+    '../_base_/datasets/nyudv2_rgbd.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/cen_staged_300e.py'
+]
+custom_imports = dict(
+    imports=['cen_mm.seg', 'cen_mm.engine'], allow_failed_imports=False)
+stream_names = ('rgb', 'depth')
+crop_size = (500, 500)
+data_preprocessor = dict(
+    _delete_=True,
+    type='CENSegDataPreProcessor',
+    stream_channels=(3, 3),
+    # Official CEN normalisation: ImageNet RGB; raw depth x 1/5000.
+    mean=[123.675, 116.28, 103.53, 0., 0., 0.],
+    std=[58.395, 57.12, 57.375, 5000., 5000., 5000.],
+    bgr_to_rgb=(True, False),
+    pad_val=0,
+    seg_pad_val=255,
+    size=crop_size)
+model = dict(
+    type='CENEncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    pretrained='mmcls://mobilenet_v2',
+    num_streams=2,
+    stream_names=stream_names,
+    stream_channels=(3, 3),
+    fold_inputs=True,
+    backbone=dict(
+        _delete_=True,
+        type='MobileNetV2',
+        widen_factor=1.,
+        strides=(1, 2, 2, 1, 1, 1, 1),
+        dilations=(1, 1, 1, 2, 2, 4, 4),
+        out_indices=(1, 2, 4, 6),
+        norm_cfg=dict(
+            type='ExchangeBN',
+            num_streams=2,
+            requires_grad=True,
+            exchange=True,
+            threshold=2e-2,
+            exchange_scope='any',
+            sparsity='own')),
+    decode_head=dict(
+        type='CENPSPHead',
+        in_channels=320,
+        num_classes=40,
+        num_streams=2,
+        stream_names=stream_names,
+        ensemble=dict(detach=True),
+        norm_cfg=dict(
+            type='ExchangeBN', requires_grad=True, exchange=False,
+            sparsity='none')),
+    auxiliary_head=None)
+custom_hooks = [dict(type='GammaSparsityHook', lam=6e-4)]
