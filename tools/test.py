@@ -9,9 +9,13 @@ Example::
 """
 import argparse
 import os.path as osp
+import sys
 
-import cen_mm  # noqa: F401
-import cen_mm.engine  # noqa: F401  (safe checkpoint loading)
+# Run this checkout's cen_mm, whatever else is installed or on the path.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import cen_mm  # noqa: E402,F401
+import cen_mm.engine  # noqa: E402,F401  (safe checkpoint loading)
 from cen_mm.engine.launch import add_common_args, build_runner, load_config
 
 

@@ -7,9 +7,14 @@ Example::
     bash tools/dist_train.sh configs/cen/<config>.py 2   # CPU: gloo
 """
 import argparse
+import os.path as osp
+import sys
 
-import cen_mm  # noqa: F401
-import cen_mm.engine  # noqa: F401  (GammaSparsityHook, safe checkpoints)
+# Run this checkout's cen_mm, whatever else is installed or on the path.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import cen_mm  # noqa: E402,F401
+import cen_mm.engine  # noqa: E402,F401  (GammaSparsityHook, safe checkpoints)
 from cen_mm.engine.launch import (add_common_args, build_runner, enable_amp,
                                   load_config)
 
