@@ -13,6 +13,7 @@ CHECK = ('import sys, {module}; '
 
 @pytest.mark.parametrize('module,forbidden', [
     ('cen_mm', ('mmseg', 'mmagic')),
+    ('cen_mm.datasets', ('mmseg', 'mmagic')),
     ('cen_mm.seg', ('mmagic', )),
 ])
 def test_import_is_light(module, forbidden):

@@ -21,7 +21,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from cen_mm.cnn import exchange_norms
-from cen_mm.gen.datasets import write_synthetic_taskonomy
+from cen_mm.datasets import write_synthetic_taskonomy
 
 CONFIG = osp.join(
     osp.dirname(__file__), '..', '..', 'configs', 'cen_gen',

@@ -6,13 +6,20 @@ Example::
     python tools/misc/generate_synthetic_rgbd.py data/synthetic_rgbd \
         --num-train 60 --num-val 20 --size 96 --seed 0
 
-The scenes and classes are described in ``cen_mm/seg/datasets/synthetic.py``
+The scenes and classes are described in ``cen_mm/datasets/synthetic_rgbd.py``
 and docs/datasets.md; the output is read by ``SyntheticRGBDDataset``
-(``configs/_base_/datasets/synthetic_rgbd.py``).
+(``configs/_base_/datasets/synthetic_rgbd.py``). Needs neither mmseg nor
+mmagic; the folder is written atomically.
 """
 import argparse
+import os.path as osp
+import sys
 
-from cen_mm.seg.datasets.synthetic import generate_synthetic_rgbd
+# Run this checkout's cen_mm, whatever else is installed or on the path.
+sys.path.insert(
+    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from cen_mm.datasets import generate_synthetic_rgbd  # noqa: E402
 
 
 def parse_args():
@@ -27,7 +34,7 @@ def parse_args():
                         help='image height and width')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace an existing out_dir')
+                        help='replace an existing non-empty out_dir')
     return parser.parse_args()
 
 

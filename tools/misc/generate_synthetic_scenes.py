@@ -5,37 +5,22 @@ Example::
 
     python tools/misc/generate_synthetic_scenes.py data/synthetic_scenes \\
         --num-train 40 --num-val 10 --size 256 --seed 0
+
+The renderer is ``cen_mm/datasets/synthetic_scenes.py`` (see
+docs/taskonomy.md); the folder is written atomically.
 """
 import argparse
-import importlib.util
 import os.path as osp
 import sys
 import time
-import types
 
+# Run this checkout's cen_mm, whatever else is installed or on the path.
+sys.path.insert(
+    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-def load_renderer() -> types.ModuleType:
-    """Import the renderer without ``cen_mm.gen`` (which imports mmagic).
-
-    The renderer needs only numpy and OpenCV; going through ``cen_mm.gen``
-    would cost tens of seconds of mmagic imports.
-    """
-    spec = importlib.util.find_spec('cen_mm')
-    if spec is None:  # not installed: use the checkout this script is in
-        root = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
-        folder = osp.join(root, 'cen_mm', 'gen', 'datasets')
-    else:
-        folder = osp.join(
-            list(spec.submodule_search_locations)[0], 'gen', 'datasets')
-    package = types.ModuleType('_cen_mm_scenes')
-    package.__path__ = [folder]
-    sys.modules['_cen_mm_scenes'] = package
-    return importlib.import_module('_cen_mm_scenes.synthetic_scenes')
-
-
-renderer = load_renderer()
-SYNTHETIC_DOMAINS = renderer.SYNTHETIC_DOMAINS
-write_synthetic_taskonomy = renderer.write_synthetic_taskonomy
+# cen_mm.datasets needs neither mmagic nor mmseg (numpy and OpenCV only).
+from cen_mm.datasets import (SYNTHETIC_DOMAINS,  # noqa: E402
+                             write_synthetic_taskonomy)
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,6 +46,10 @@ def parse_args() -> argparse.Namespace:
         nargs='+',
         default=list(SYNTHETIC_DOMAINS),
         choices=SYNTHETIC_DOMAINS)
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace an existing non-empty out_dir')
     return parser.parse_args()
 
 
@@ -74,7 +63,8 @@ def main() -> None:
         size=args.size,
         seed=args.seed,
         views_per_point=args.views_per_point,
-        domains=args.domains)
+        domains=args.domains,
+        overwrite=args.overwrite)
     print(f'Wrote {len(splits["train"])} train and {len(splits["val"])} val '
           f'views ({len(args.domains)} domains, {args.size}x{args.size}) to '
           f'{args.out_dir} in {time.time() - start:.1f} s')

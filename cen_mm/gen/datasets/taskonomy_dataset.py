@@ -8,7 +8,7 @@ from mmengine import fileio
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from .taskonomy_domains import TASKONOMY_DOMAINS
+from cen_mm.datasets.taskonomy_domains import TASKONOMY_DOMAINS
 
 __all__ = ['TaskonomyDataset', 'expand_domain_placeholders']
 

@@ -1,4 +1,4 @@
-# Synthetic RGB-D scenes (cen_mm/seg/datasets/synthetic.py): 5 classes that
+# Synthetic RGB-D scenes (cen_mm/datasets/synthetic_rgbd.py): 5 classes that
 # need both modalities (colour x depth profile), 96x96, 60 train / 20 val.
 # The data is generated into `data_root` on first use (seeded,
 # deterministic), or beforehand with tools/misc/generate_synthetic_rgbd.py.

@@ -11,8 +11,8 @@ import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
-from cen_mm.gen.datasets import (LoadTaskonomyDomains, TaskonomyDataset,
-                                 decode_taskonomy_domain)
+from cen_mm.datasets import decode_taskonomy_domain
+from cen_mm.gen.datasets import LoadTaskonomyDomains, TaskonomyDataset
 
 DATA = Path(
     os.environ.get('CEN_MM_DATA',

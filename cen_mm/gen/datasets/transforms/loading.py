@@ -7,7 +7,8 @@ from mmagic.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
 
-from ..taskonomy_domains import DOMAIN_SPECS, decode_taskonomy_domain
+from cen_mm.datasets.taskonomy_domains import (DOMAIN_SPECS,
+                                               decode_taskonomy_domain)
 
 __all__ = ['LoadTaskonomyDomains', 'read_taskonomy_png']
 

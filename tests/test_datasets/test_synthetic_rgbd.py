@@ -9,12 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from cen_mm.seg.datasets.synthetic import (CLASS_COLOUR, CLASS_PROFILE,
-                                           SYNTHETIC_CLASSES,
-                                           generate_synthetic_rgbd,
-                                           generate_synthetic_scene)
+from cen_mm.datasets import (CLASS_COLOUR, CLASS_PROFILE, SYNTHETIC_CLASSES,
+                             generate_synthetic_rgbd, generate_synthetic_scene)
 
-REPO = Path(__file__).parents[3]
+REPO = Path(__file__).parents[2]
 
 
 def _tree(root):

@@ -1,6 +1,7 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 """Procedural indoor scenes rendered into mutually consistent Taskonomy
-domains (numpy ray casting, no mmagic import).
+domains (numpy ray casting; no mmagic import, ``TaskonomyDataset`` in
+``cen_mm.gen.datasets`` reads the output).
 
 A scene is a room (floor, ceiling, four walls) with a few boxes (rotated
 about the vertical axis) and spheres, lit by one directional light. Every
@@ -30,6 +31,7 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from .fileio import atomic_output_dir
 from .taskonomy_domains import encode_depth
 
 __all__ = [
@@ -325,14 +327,16 @@ def write_synthetic_taskonomy(out_dir: str,
                               size: int = 256,
                               seed: int = 0,
                               views_per_point: int = 2,
-                              domains: Sequence[str] = SYNTHETIC_DOMAINS
+                              domains: Sequence[str] = SYNTHETIC_DOMAINS,
+                              overwrite: bool = False
                               ) -> Dict[str, List[str]]:
     """Render scenes and write them in the Taskonomy file layout.
 
     Writes ``out_dir/{domain}/point_{P}_view_{V}_domain_{domain}.png``, the
     split files ``train.txt`` / ``val.txt`` (one view name per line; a point
     never appears in both splits) and ``scenes.json`` (camera intrinsics and
-    light per view).
+    light per view). The folder is written atomically
+    (:func:`atomic_output_dir`): it appears complete or not at all.
 
     Args:
         out_dir (str): Output folder.
@@ -345,6 +349,8 @@ def write_synthetic_taskonomy(out_dir: str,
             Default: 2.
         domains (Sequence[str]): Domains to write. Default: all of
             ``SYNTHETIC_DOMAINS``.
+        overwrite (bool): Replace an existing non-empty ``out_dir`` (an
+            empty one is always used). Default: False.
 
     Returns:
         dict: ``{'train': [...], 'val': [...]}`` view names.
@@ -353,8 +359,17 @@ def write_synthetic_taskonomy(out_dir: str,
     if unknown:
         raise ValueError(f'The renderer cannot produce {unknown}; available: '
                          f'{SYNTHETIC_DOMAINS}')
-    for domain in domains:
-        os.makedirs(osp.join(out_dir, domain), exist_ok=True)
+    with atomic_output_dir(out_dir, overwrite) as tmp:
+        for domain in domains:
+            os.makedirs(osp.join(tmp, domain))
+        splits = _render_splits(tmp, num_train, num_val, size, seed,
+                                views_per_point, domains)
+    return splits
+
+
+def _render_splits(root: str, num_train: int, num_val: int, size: int,
+                   seed: int, views_per_point: int,
+                   domains: Sequence[str]) -> Dict[str, List[str]]:
     rng = np.random.default_rng(seed)
     splits: Dict[str, List[str]] = dict(train=[], val=[])
     meta: Dict[str, dict] = {}
@@ -369,16 +384,15 @@ def write_synthetic_taskonomy(out_dir: str,
                 rendered = render_view(scene, camera, size)
                 for domain in domains:
                     _write_png(
-                        osp.join(out_dir, domain,
-                                 f'{view}_domain_{domain}.png'),
+                        osp.join(root, domain, f'{view}_domain_{domain}.png'),
                         rendered[domain])
                 meta[view] = rendered['meta']
                 splits[split].append(view)
             point += 1
     for split, views in splits.items():
-        with open(osp.join(out_dir, f'{split}.txt'), 'w') as f:
+        with open(osp.join(root, f'{split}.txt'), 'w') as f:
             f.write(''.join(f'{v}\n' for v in views))
-    with open(osp.join(out_dir, 'scenes.json'), 'w') as f:
+    with open(osp.join(root, 'scenes.json'), 'w') as f:
         json.dump(dict(seed=seed, size=size, views=meta), f, indent=1)
     return splits
 

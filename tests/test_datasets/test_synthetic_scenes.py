@@ -1,16 +1,16 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""Procedural scenes: determinism, geometric/photometric consistency, and
-round trip through the Taskonomy layout and TaskonomyDataset."""
+"""Procedural scenes (host-free renderer): determinism,
+geometric/photometric consistency, atomic writes and the CLI."""
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from mmengine.registry import init_default_scope
 
-from cen_mm.gen.datasets import (SYNTHETIC_DOMAINS, TaskonomyDataset,
-                                 decode_taskonomy_domain, sample_view,
-                                 write_synthetic_taskonomy)
-from cen_mm.gen.datasets.transforms import read_taskonomy_png
+from cen_mm.datasets import (SYNTHETIC_DOMAINS, decode_taskonomy_domain,
+                             sample_view, write_synthetic_taskonomy)
 
 SIZE = 64
 
@@ -111,8 +111,7 @@ def test_occlusion_edges_sit_on_depth_jumps():
     assert (jump[~edges] <= 0.04 * depth[~edges] + 1 / 512).all()
 
 
-def test_written_layout_is_read_by_taskonomy_dataset(tmp_path):
-    init_default_scope('mmagic')
+def test_written_layout_and_determinism(tmp_path):
     splits = write_synthetic_taskonomy(
         str(tmp_path / 'a'), num_train=5, num_val=2, size=32, seed=7)
     assert len(splits['train']) == 5 and len(splits['val']) == 2
@@ -122,56 +121,51 @@ def test_written_layout_is_read_by_taskonomy_dataset(tmp_path):
     assert (tmp_path / 'a' / 'val.txt').read_text().split() == splits['val']
     meta = json.loads((tmp_path / 'a' / 'scenes.json').read_text())
     assert sorted(meta['views']) == sorted(splits['train'] + splits['val'])
-
-    # same seed, same files
+    # same seed, same bytes
     write_synthetic_taskonomy(
         str(tmp_path / 'b'), num_train=5, num_val=2, size=32, seed=7)
-    for domain in SYNTHETIC_DOMAINS:
-        name = f'{splits["val"][1]}_domain_{domain}.png'
-        np.testing.assert_array_equal(
-            read_taskonomy_png(str(tmp_path / 'a' / domain / name)),
-            read_taskonomy_png(str(tmp_path / 'b' / domain / name)))
+    files = sorted(p.relative_to(tmp_path / 'a')
+                   for p in (tmp_path / 'a').rglob('*') if p.is_file())
+    assert len(files) == 7 * len(SYNTHETIC_DOMAINS) + 3
+    for name in files:
+        assert (tmp_path / 'a' / name).read_bytes() == \
+            (tmp_path / 'b' / name).read_bytes(), name
 
-    dataset = TaskonomyDataset(
-        data_root=str(tmp_path / 'a'),
-        ann_file='train.txt',
-        source_domains=['reshading', 'edge_texture'],
-        target_domain='rgb',
-        pipeline=[
-            dict(type='LoadTaskonomyDomains', domains='{domains}'),
-            dict(
-                type='Resize',
-                keys='{img_keys}',
-                scale=(36, 36),
-                keep_ratio=False,
-                interpolation='bilinear',
-                backend='pillow'),
-            dict(type='FixedCrop', keys='{img_keys}', crop_size=(32, 32)),
-            dict(type='Flip', keys='{img_keys}', direction='horizontal'),
-            dict(
-                type='PackInputs', keys='{img_keys}',
-                meta_keys='{meta_keys}'),
-        ])
-    assert len(dataset) == 5
-    packed = dataset[0]
-    assert sorted(packed['inputs']) == [
-        'img_edge_texture', 'img_reshading', 'img_rgb'
-    ]
-    assert packed['inputs']['img_rgb'].shape == (3, 32, 32)
-    # the scanned folders give train + val views
-    all_views = TaskonomyDataset(
-        data_root=str(tmp_path / 'a'),
-        source_domains=['depth_zbuffer', 'normal'],
-        target_domain='segment_semantic')
-    assert len(all_views) == 7
+
+def test_writes_are_atomic(tmp_path, monkeypatch):
+    out = tmp_path / 'scenes'
+    write_synthetic_taskonomy(str(out), num_train=2, num_val=1, size=16)
+    before = (out / 'train.txt').read_text()
+    # An existing, non-empty folder is refused unless overwrite=True ...
+    with pytest.raises(FileExistsError, match='overwrite'):
+        write_synthetic_taskonomy(str(out), num_train=1, num_val=1, size=16)
+    # ... and a run that dies half way keeps the old content and leaves no
+    # scratch folder behind.
+    import cen_mm.datasets.synthetic_scenes as renderer
+    calls = []
+
+    def failing_render(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError('disk full')
+        return render_view(*args, **kwargs)
+
+    render_view = renderer.render_view
+    monkeypatch.setattr(renderer, 'render_view', failing_render)
+    with pytest.raises(RuntimeError, match='disk full'):
+        write_synthetic_taskonomy(
+            str(out), num_train=3, num_val=1, size=16, overwrite=True)
+    assert (out / 'train.txt').read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['scenes']
+    monkeypatch.undo()
+    write_synthetic_taskonomy(
+        str(out), num_train=3, num_val=1, size=16, overwrite=True)
+    assert len((out / 'train.txt').read_text().split()) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['scenes']
 
 
 def test_cli_writes_the_layout(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).parents[3] / 'tools' / 'misc' / \
+    script = Path(__file__).parents[2] / 'tools' / 'misc' / \
         'generate_synthetic_scenes.py'
     out = subprocess.run([
         sys.executable,

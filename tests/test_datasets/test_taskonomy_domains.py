@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from cen_mm.gen.datasets import (DOMAIN_SPECS, TASKONOMY_DOMAINS,
-                                 decode_taskonomy_domain, encode_depth)
+from cen_mm.datasets import (DOMAIN_SPECS, TASKONOMY_DOMAINS,
+                             decode_taskonomy_domain, encode_depth)
 
 
 def test_official_domain_indices():
