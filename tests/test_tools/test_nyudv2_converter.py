@@ -90,7 +90,8 @@ def test_convert_with_text_files(nyu_mat, tmp_path):
         str(tmp_path / 'map.txt'),
         str(out),
         train_list=str(tmp_path / 'train.lst'),
-        test_list=str(tmp_path / 'test.lst'))
+        test_list=str(tmp_path / 'test.lst'),
+        depth_key='depths')  # the in-painted option
     assert counts == dict(train=2, test=2)
     check_output(out, frames, mapping, dict(train=[1, 3], test=[2, 4]))
     depth = cv2.imread(str(out / 'depth/train/000001.png'),
@@ -125,7 +126,7 @@ def test_convert_with_text_files(nyu_mat, tmp_path):
                                np.round(frames[1][3] * 5000))
 
 
-def test_convert_with_mat_files_and_raw_depth(nyu_mat, tmp_path):
+def test_convert_with_mat_files_and_default_raw_depth(nyu_mat, tmp_path):
     conv = load_converter()
     mat, frames, mapping = nyu_mat
     # MATLAB's 1x894 mapClass and 795x1 / 654x1 index vectors, as h5py
@@ -140,8 +141,7 @@ def test_convert_with_mat_files_and_raw_depth(nyu_mat, tmp_path):
         str(mat),
         str(tmp_path / 'classMapping40.mat'),
         str(out),
-        splits=str(tmp_path / 'splits.mat'),
-        depth_key='rawDepths')
+        splits=str(tmp_path / 'splits.mat'))  # default: raw, as official
     rgb, depth, labels = frames
     check_output(out, (rgb, depth * 0.5, labels), mapping,
                  dict(train=[2, 3], test=[1, 4]))

@@ -22,6 +22,9 @@ Output (``-o``, default ``data/nyudv2``), read by ``NYUDv2RGBDDataset``::
 
     rgb/{train,test}/000001.png    RGB, 8 bit
     depth/{train,test}/000001.png  uint16, metres x 5000, 0 = no reading
+                                   (raw Kinect depth by default, as the
+                                   official CEN data; --depth-key depths
+                                   for the in-painted depth)
     label/{train,test}/000001.png  uint8, 0..39 (wall..otherprop), 255 void
     train.txt, test.txt            stems, one per line
 
@@ -165,7 +168,7 @@ def convert_nyudv2(mat_path: str,
                    splits: Optional[str] = None,
                    train_list: Optional[str] = None,
                    test_list: Optional[str] = None,
-                   depth_key: str = 'depths') -> Dict[str, int]:
+                   depth_key: str = 'rawDepths') -> Dict[str, int]:
     """Convert ``nyu_depth_v2_labeled.mat`` to the cen_mm layout.
 
     Args:
@@ -175,9 +178,10 @@ def convert_nyudv2(mat_path: str,
         splits (str, optional): ``splits.mat``.
         train_list (str, optional): Text split file (1-based indices).
         test_list (str, optional): Text split file (1-based indices).
-        depth_key (str): ``depths`` (in-painted, dense) or ``rawDepths``
-            (Kinect readings with holes, 0 where missing). Defaults to
-            'depths'.
+        depth_key (str): ``rawDepths`` (Kinect readings with holes, 0 where
+            missing, like the official CEN data release behind the paper's
+            numbers) or ``depths`` (in-painted, dense). Defaults to
+            'rawDepths'.
 
     Returns:
         dict: Number of frames written per split.
@@ -247,9 +251,10 @@ def parse_args():
     parser.add_argument('--test-list', help='text file of 1-based indices')
     parser.add_argument(
         '--depth-key',
-        default='depths',
-        choices=['depths', 'rawDepths'],
-        help='in-painted depths (default) or raw Kinect depths with holes')
+        default='rawDepths',
+        choices=['rawDepths', 'depths'],
+        help='raw Kinect depths with holes = 0 (default; the official CEN '
+        'data) or the in-painted dense depths')
     parser.add_argument('-o', '--out-dir', default='data/nyudv2')
     return parser.parse_args()
 

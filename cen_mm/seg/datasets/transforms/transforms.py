@@ -4,12 +4,14 @@ from typing import Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
-from mmcv.transforms import RandomResize
+from mmcv.transforms import BaseTransform, RandomResize
 from mmcv.transforms.utils import cache_randomness
 from mmseg.datasets.transforms import PhotoMetricDistortion, Resize
 from mmseg.registry import TRANSFORMS
 
-__all__ = ['RGBDResize', 'RGBDRandomResize', 'RGBPhotoMetricDistortion']
+__all__ = [
+    'RGBDResize', 'RGBDRandomResize', 'RGBPhotoMetricDistortion', 'RGBDCenterPad'
+]
 
 
 def _check_stacked(img: np.ndarray, rgb_channels: int, name: str) -> None:
@@ -250,3 +252,79 @@ class RGBPhotoMetricDistortion(PhotoMetricDistortion):
     def __repr__(self) -> str:
         return (f'{super().__repr__()[:-1]}, '
                 f'rgb_channels={self.rgb_channels})')
+
+
+@TRANSFORMS.register_module()
+class RGBDCenterPad(BaseTransform):
+    """Pad to at least ``size``, centred, as the official CEN ``Pad``.
+
+    The official training pipeline pads *before* its random crop: a side
+    shorter than the crop gets ``ceil((size - side) / 2)`` pixels on both
+    sides (so the result can be one pixel larger than ``size``), each image
+    channel with its own constant and the label with 255. Its constants are
+    the ImageNet mean in RGB order, cast to the array dtype (uint8 RGB and
+    integer depth): 123 / 116 / 103, used for the RGB channels and also for
+    the 3 replicated depth channels. For cen_mm's ``[B, G, R, d, d, d]``
+    image that is ``pad_val=(103, 116, 123, 123, 116, 103)`` (the default).
+    cen_mm's default pipeline instead crops first and lets the data
+    preprocessor pad bottom-right.
+
+    Required Keys:
+
+    - img (H, W, C)
+    - gt_seg_map (optional), other ``seg_fields``
+
+    Modified Keys:
+
+    - img, ``seg_fields``
+    - img_shape
+
+    Added Keys:
+
+    - pad_shape
+    - padding (top, bottom, left, right)
+
+    Args:
+        size (tuple[int, int]): Minimum ``(h, w)``. Defaults to (500, 500).
+        pad_val (Sequence[float]): One constant per image channel.
+            Defaults to the official values (see above).
+        seg_pad_val (int): Label padding. Defaults to 255.
+    """
+
+    def __init__(self,
+                 size: Tuple[int, int] = (500, 500),
+                 pad_val: Sequence[float] = (103, 116, 123, 123, 116, 103),
+                 seg_pad_val: int = 255) -> None:
+        super().__init__()
+        self.size = tuple(size)
+        self.pad_val = tuple(float(v) for v in pad_val)
+        self.seg_pad_val = seg_pad_val
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if img.ndim != 3 or img.shape[2] != len(self.pad_val):
+            raise ValueError(
+                f'RGBDCenterPad: pad_val has {len(self.pad_val)} values but '
+                f'the image {results.get("img_path", "")} has shape '
+                f'{img.shape}')
+        h, w = img.shape[:2]
+        dy = -(-max(self.size[0] - h, 0) // 2)
+        dx = -(-max(self.size[1] - w, 0) // 2)
+        padding = ((dy, dy), (dx, dx))
+        if dy or dx:
+            img = np.stack([
+                np.pad(img[..., c], padding, constant_values=v)
+                for c, v in enumerate(self.pad_val)
+            ], axis=-1)
+            for key in results.get('seg_fields', []):
+                results[key] = np.pad(
+                    results[key], padding, constant_values=self.seg_pad_val)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['pad_shape'] = img.shape[:2]
+        results['padding'] = (dy, dy, dx, dx)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(size={self.size}, '
+                f'pad_val={self.pad_val}, seg_pad_val={self.seg_pad_val})')

@@ -14,6 +14,9 @@ from cen_mm.cnn import StreamEnsemble, check_folded
 
 __all__ = ['MultiStreamDecodeHead']
 
+LOSS_OUTPUTS = ('all', 'ens')
+RESIZE_MODES = ('bilinear', 'bicubic')
+
 
 class MultiStreamDecodeHead(BaseDecodeHead):
     """Base class of the decode heads of multi-stream (CEN) segmentors.
@@ -53,6 +56,13 @@ class MultiStreamDecodeHead(BaseDecodeHead):
         ensemble (dict): Keyword arguments of
             :class:`cen_mm.cnn.StreamEnsemble` besides ``num_streams``.
             Default: ``dict(detach=True)`` (official).
+        loss_outputs (str): ``'all'`` computes a loss for every stream and
+            for the ensemble (official code); ``'ens'`` only for the ensemble,
+            the paper's Eq. 5 objective (needs ``ensemble=dict(detach=False)``
+            so that the streams are trained through it). Default: 'all'.
+        resize_mode (str): Interpolation of the logits to the image size at
+            inference, ``'bilinear'`` (mmseg) or ``'bicubic'`` (the official
+            test's ``cv2.INTER_CUBIC``). Default: 'bilinear'.
         **kwargs: Arguments of :class:`BaseDecodeHead` (or of the mmseg head
             a subclass also derives from).
     """
@@ -64,8 +74,23 @@ class MultiStreamDecodeHead(BaseDecodeHead):
                  num_streams: int = 2,
                  stream_names: Sequence[str] = ('rgb', 'depth'),
                  ensemble: dict = dict(detach=True),
+                 loss_outputs: str = 'all',
+                 resize_mode: str = 'bilinear',
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if loss_outputs not in LOSS_OUTPUTS:
+            raise ValueError(f'{type(self).__name__}: loss_outputs must be '
+                             f'one of {LOSS_OUTPUTS}, got {loss_outputs!r}')
+        if loss_outputs == 'ens' and ensemble.get('detach', True):
+            raise ValueError(
+                f"{type(self).__name__}: loss_outputs='ens' (Eq. 5) with a "
+                'detached ensemble would train nothing but α; set '
+                'ensemble=dict(detach=False)')
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(f'{type(self).__name__}: resize_mode must be '
+                             f'one of {RESIZE_MODES}, got {resize_mode!r}')
+        self.loss_outputs = loss_outputs
+        self.resize_mode = resize_mode
         stream_names = tuple(stream_names)
         if int(num_streams) != num_streams or num_streams < 1:
             raise ValueError(f'{type(self).__name__}: num_streams must be a '
@@ -154,6 +179,8 @@ class MultiStreamDecodeHead(BaseDecodeHead):
         loss = dict()
         for name, logits in zip(self.output_names,
                                 self.split_outputs(seg_logits)):
+            if self.loss_outputs == 'ens' and name != self.ens_name:
+                continue
             logits = resize(
                 input=logits,
                 size=seg_label.shape[2:],
@@ -187,6 +214,17 @@ class MultiStreamDecodeHead(BaseDecodeHead):
             Tensor: Logits of shape ``(N, (M + 1) * K, H, W)``, the channel
             blocks being ``[ens, stream_0, ..., stream_{M-1}]``.
         """
-        seg_logits = super().predict_by_feat(seg_logits, batch_img_metas)
+        if self.resize_mode == 'bilinear':
+            seg_logits = super().predict_by_feat(seg_logits, batch_img_metas)
+        else:  # as BaseDecodeHead.predict_by_feat, another interpolation
+            meta = batch_img_metas[0]
+            size = meta['img_shape'] if isinstance(
+                meta['img_shape'], torch.Size) else meta.get(
+                    'pad_shape', meta['img_shape'])[:2]
+            seg_logits = resize(
+                input=seg_logits,
+                size=size,
+                mode=self.resize_mode,
+                align_corners=self.align_corners)
         outputs = self.split_outputs(seg_logits)
         return torch.cat(outputs[-1:] + outputs[:-1], dim=1)
