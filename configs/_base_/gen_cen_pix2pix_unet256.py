@@ -28,13 +28,19 @@ model = dict(
         decoder_norm='stream',  # official; 'shared' = paper's text
         dropout_layers=(1, 2, 3),
         ensemble_detach=True,
+        # official (PyTorch 1.0): norm_init='uniform', bias_init='pytorch'
+        norm_init='ones',
+        bias_init='zeros',
         init_cfg=dict(type='normal', gain=0.02)),
     discriminator=dict(
-        type='PatchDiscriminator',
+        type='CENPatchDiscriminator',  # mmagic's PatchDiscriminator + init
         in_channels=6,  # cat(source_m, output_m)
         base_channels=64,
         num_conv=3,
         norm_cfg=dict(type='IN', affine=True, track_running_stats=True),
+        # official (PyTorch 1.0): norm_init='uniform', bias_init='pytorch'
+        norm_init='ones',
+        bias_init='zeros',
         init_cfg=dict(type='normal', gain=0.02)),
     loss_config=dict(pixel_loss_weight=100.0),
     # L1 on γ: the GammaSparsityHook below (default); for the official

@@ -28,13 +28,21 @@ test_dataloader = val_dataloader
 
 # official: 300 epochs x 1000 images at batch 1; validation every 5 epochs
 train_cfg = dict(max_iters=300000, val_interval=5000)
-default_hooks = dict(checkpoint=dict(interval=100000))
+# official: the reported number is the best epoch's FID; keep the checkpoint
+# with the best ensemble FID
+default_hooks = dict(
+    checkpoint=dict(interval=100000, save_best='ens/FID', rule='less'))
 
 # paper metrics for RGB targets: FID / KID (x100); the ensemble is
 # 'pred_img' (prefix 'ens'), every stream 'pred_img_{domain}'; the model
 # stores images de-normalised by mmagic's DataPreprocessor, i.e. BGR
 val_evaluator = dict(metrics=[
-    dict(type=metric, prefix=prefix, fake_key=key, channel_order='bgr')
+    dict(
+        type=metric,
+        prefix=prefix,
+        fake_key=key,
+        channel_order='bgr',
+        minmax_stretch=True)  # official per-image min-max stretch
     for prefix, key in [('ens', 'pred_img')] +
     [(d, f'pred_img_{d}') for d in source_domains]
     for metric in ('CENFID', 'CENKID')

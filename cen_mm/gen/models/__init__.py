@@ -1,5 +1,6 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
+from .cen_patch_discriminator import CENPatchDiscriminator
 from .cen_pix2pix import CENPix2Pix
 from .cen_unet_generator import CENUnetGenerator
 
-__all__ = ['CENUnetGenerator', 'CENPix2Pix']
+__all__ = ['CENUnetGenerator', 'CENPix2Pix', 'CENPatchDiscriminator']

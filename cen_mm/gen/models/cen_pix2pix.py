@@ -62,6 +62,11 @@ class CENPix2Pix(Pix2Pix):
             from ``target_domain`` / ``source_domains`` and checked if given.
         slim_loss_weight (float): Weight of ``loss_slim``; 0 disables it.
             Default: 0.
+        pixel_loss_outputs (str): ``'all'``: an L1 loss on every stream and
+            on the ensemble (official code); ``'ens'``: on the ensemble only,
+            the paper's Eq. 5 objective (needs a generator with
+            ``ensemble_detach=False``, so that the streams learn through
+            it; the GAN loss stays per stream). Default: 'all'.
         test_mode_train (bool): Run the generator in train mode at val/test
             (dropout on, instance statistics), as the official code and
             mmagic's Pix2Pix do; False uses eval mode (running statistics,
@@ -81,6 +86,7 @@ class CENPix2Pix(Pix2Pix):
                  reachable_domains: Optional[List[str]] = None,
                  related_domains: Optional[List[str]] = None,
                  slim_loss_weight: float = 0.,
+                 pixel_loss_outputs: str = 'all',
                  test_mode_train: bool = True,
                  **kwargs) -> None:
         name = type(self).__name__
@@ -111,6 +117,10 @@ class CENPix2Pix(Pix2Pix):
         self.num_streams = len(source_domains)
         self.slim_loss_weight = float(slim_loss_weight)
         self.test_mode_train = test_mode_train
+        if pixel_loss_outputs not in ('all', 'ens'):
+            raise ValueError(f"{name}: pixel_loss_outputs must be 'all' or "
+                             f"'ens', got {pixel_loss_outputs!r}")
+        self.pixel_loss_outputs = pixel_loss_outputs
         super().__init__(
             generator,
             discriminator,
@@ -119,6 +129,12 @@ class CENPix2Pix(Pix2Pix):
             related_domains=[target_domain] + source_domains,
             data_preprocessor=data_preprocessor,
             **kwargs)
+        ensemble = getattr(self.generators[target_domain], 'ensemble', None)
+        if pixel_loss_outputs == 'ens' and getattr(ensemble, 'detach', True):
+            raise ValueError(
+                f"{name}: pixel_loss_outputs='ens' (Eq. 5) with a detached "
+                'ensemble trains nothing but α; set the generator\'s '
+                'ensemble_detach=False')
 
     def init_weights(self) -> None:
         """Initialise every generator and discriminator by its own
@@ -198,6 +214,8 @@ class CENPix2Pix(Pix2Pix):
                 discriminator(torch.cat([sources, fakes], 1)), 1.))
         for source, fake in zip(self.source_domains,
                                 unfold_streams(fakes, self.num_streams)):
+            if self.pixel_loss_outputs == 'ens':
+                break
             losses[f'loss_pixel_{source}'] = self.pixel_loss_weight * \
                 F.l1_loss(fake, real)
         losses['loss_pixel_ens'] = self.pixel_loss_weight * F.l1_loss(

@@ -13,10 +13,11 @@ from torch import Tensor
 
 from cen_mm.cnn import StreamEnsemble, check_folded
 
+from .weight_init import BIAS_INITS, NORM_INITS, init_norms_and_biases
+
 __all__ = ['CENUnetGenerator']
 
 DECODER_NORMS = ('stream', 'shared')
-NORM_INITS = ('ones', 'uniform')
 # A plain affine IN with running statistics, as the official code uses it.
 _PLAIN_IN = dict(type='IN', affine=True, track_running_stats=True)
 
@@ -67,6 +68,9 @@ class CENUnetGenerator(nn.Module):
       after deconv1..3; mmagic's ``UnetGenerator`` uses deconv2..4.
     - ``norm_init='uniform'`` draws IN γ from U(0, 1) like PyTorch 1.0 (the
       official environment); ``'ones'`` is current PyTorch's default.
+    - ``bias_init='pytorch'`` draws the conv/deconv biases like PyTorch's
+      default (the official code keeps them); ``'zeros'`` is what mmcv's
+      ``ConvModule`` init leaves.
 
     Args:
         in_channels (int): Channels of one stream's input image. Default: 3.
@@ -93,9 +97,10 @@ class CENUnetGenerator(nn.Module):
             ensemble loss trains α only. Default: True.
         norm_init (str): ``'ones'`` or ``'uniform'`` initial IN γ.
             Default: 'ones'.
+        bias_init (str): ``'zeros'`` or ``'pytorch'`` (official) initial
+            conv/deconv biases. Default: 'zeros'.
         init_cfg (dict, optional): ``dict(type='normal', gain=0.02)``: conv
-            and deconv weights ~ N(0, gain); biases keep PyTorch's default
-            (as official). Default: normal with gain 0.02.
+            and deconv weights ~ N(0, gain). Default: normal with gain 0.02.
     """
 
     def __init__(self,
@@ -111,6 +116,7 @@ class CENUnetGenerator(nn.Module):
                  dropout_layers: Sequence[int] = (1, 2, 3),
                  ensemble_detach: bool = True,
                  norm_init: str = 'ones',
+                 bias_init: str = 'zeros',
                  init_cfg: Optional[Dict] = dict(type='normal', gain=0.02)
                  ) -> None:
         super().__init__()
@@ -126,6 +132,9 @@ class CENUnetGenerator(nn.Module):
         if norm_init not in NORM_INITS:
             raise ValueError(f'{name}: norm_init must be one of '
                              f'{NORM_INITS}, got {norm_init!r}')
+        if bias_init not in BIAS_INITS:
+            raise ValueError(f'{name}: bias_init must be one of '
+                             f'{BIAS_INITS}, got {bias_init!r}')
         if init_cfg is not None and init_cfg.get('type', 'normal') != 'normal':
             raise ValueError(f"{name}: only init_cfg type 'normal' is "
                              f'supported, got {init_cfg!r}')
@@ -135,6 +144,7 @@ class CENUnetGenerator(nn.Module):
         self.out_channels = out_channels
         self.decoder_norm = decoder_norm
         self.norm_init = norm_init
+        self.bias_init = bias_init
         self.init_gain = 0.02 if init_cfg is None else init_cfg.get(
             'gain', 0.02)
         normed = tuple(range(2, num_down))
@@ -262,8 +272,8 @@ class CENUnetGenerator(nn.Module):
 
         Args:
             pretrained (str, optional): Checkpoint to load; None initialises
-                conv/deconv weights ~ N(0, gain), IN γ by ``norm_init`` and
-                IN β = 0, and leaves the biases at PyTorch's default.
+                conv/deconv weights ~ N(0, gain), IN γ by ``norm_init``,
+                IN β = 0 and the biases by ``bias_init``.
             strict (bool): Strict checkpoint loading. Default: True.
         """
         if isinstance(pretrained, str):
@@ -276,9 +286,4 @@ class CENUnetGenerator(nn.Module):
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(module.weight, 0.0, self.init_gain)
-            elif isinstance(module, nn.InstanceNorm2d) and module.affine:
-                if self.norm_init == 'uniform':
-                    nn.init.uniform_(module.weight)
-                else:
-                    nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_norms_and_biases(self, self.norm_init, self.bias_init)
