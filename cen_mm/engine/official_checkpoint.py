@@ -84,10 +84,11 @@ def load_official_checkpoint(path: str) -> Any:
                 f'a numpy-scalar allow-list). Loader said: {e}') from e
 
 
-def extract_state_dict(checkpoint: Any, path: str,
-                       containers: Sequence[str] = ('segmenter', 'state_dict',
-                                                    'model')
-                       ) -> Tuple[Dict[str, Tensor], Dict[str, Any]]:
+def extract_state_dict(
+    checkpoint: Any,
+    path: str,
+    containers: Sequence[str] = ('segmenter', 'state_dict', 'model')
+) -> Tuple[Dict[str, Tensor], Dict[str, Any]]:
     """Find the model state in an official checkpoint.
 
     Args:
@@ -162,11 +163,11 @@ class ConversionResult:
     unused: List[Tuple[str, str]]
 
 
-def convert_state_dict(state_dict: Mapping[str, Tensor],
-                       rules: Sequence[KeyRule],
-                       source: str,
-                       strip_prefixes: Sequence[str] = ()
-                       ) -> ConversionResult:
+def convert_state_dict(
+    state_dict: Mapping[str, Tensor],
+    rules: Sequence[KeyRule],
+    source: str,
+    strip_prefixes: Sequence[str] = ()) -> ConversionResult:
     """Rename (and transform) every key of ``state_dict`` by ``rules``.
 
     A rule's ``target`` function may return None to declare a key unused;

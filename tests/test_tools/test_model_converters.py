@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 
 REPO = Path(__file__).parents[2]
-NORM = ('weight', 'bias', 'running_mean', 'running_var',
-        'num_batches_tracked')
+NORM = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
@@ -41,14 +40,21 @@ def norm_state(prefix, channels, gen, streams=2, fmt='bn_{}'):
     return out
 
 
-def official_refinenet(depth=101, base=64, width=256, top=512, classes=40,
+def official_refinenet(depth=101,
+                       base=64,
+                       width=256,
+                       top=512,
+                       classes=40,
                        seed=0):
     """The official ``segmenter`` state dict (DataParallel ``module.``)."""
     g = torch.Generator().manual_seed(seed)
     sd = OrderedDict()
 
     def conv(name, cout, cin, k=3, bias=False):
-        sd[f'module.{name}.module.weight'] = torch.randn(cout, cin, k, k,
+        sd[f'module.{name}.module.weight'] = torch.randn(cout,
+                                                         cin,
+                                                         k,
+                                                         k,
                                                          generator=g)
         if bias:
             sd[f'module.{name}.module.bias'] = torch.randn(cout, generator=g)
@@ -60,15 +66,15 @@ def official_refinenet(depth=101, base=64, width=256, top=512, classes=40,
         planes = base * 2**(layer - 1)
         for b in range(blocks):
             p = f'layer{layer}.{b}'
-            for k, (co, ci, ks) in enumerate(
-                    [(planes, cin, 1), (planes, planes, 3),
-                     (4 * planes, planes, 1)], 1):
+            for k, (co, ci, ks) in enumerate([(planes, cin, 1),
+                                              (planes, planes, 3),
+                                              (4 * planes, planes, 1)], 1):
                 conv(f'{p}.conv{k}', co, ci, ks)
                 sd.update(norm_state(f'module.{p}.bn{k}', co, g))
             if b == 0:
                 conv(f'{p}.downsample.0', 4 * planes, cin, 1)
-                sd.update(norm_state(f'module.{p}.downsample.1',
-                                     4 * planes, g))
+                sd.update(norm_state(f'module.{p}.downsample.1', 4 * planes,
+                                     g))
             cin = 4 * planes
     levels = [base * 4 * 2**i for i in range(4)][::-1]  # deepest first
     widths = [top, width, width, width]
@@ -103,17 +109,19 @@ def official_generator(num_down=8, base=64, streams=2, seed=0):
             enc[k - 1], cin, 4, 4, generator=g) * 0.1
         sd[f'conv{k}.conv.module.bias'] = torch.randn(enc[k - 1],
                                                       generator=g) * 0.1
-        sd.update(norm_state(f'conv{k}.insnorm_conv', enc[k - 1], g, streams,
-                             'insnorm_{}'))
+        sd.update(
+            norm_state(f'conv{k}.insnorm_conv', enc[k - 1], g, streams,
+                       'insnorm_{}'))
     for k in range(1, num_down + 1):
         cin = enc[-1] if k == 1 else 2 * enc[num_down - k]
         cout = 3 if k == num_down else enc[num_down - k - 1]
         sd[f'deconv{k}.deconv.module.weight'] = torch.randn(
             cin, cout, 4, 4, generator=g) * 0.1
-        sd[f'deconv{k}.deconv.module.bias'] = torch.randn(
-            cout, generator=g) * 0.1
-        sd.update(norm_state(f'deconv{k}.insnorm_deconv', cout, g, streams,
-                             'insnorm_{}'))
+        sd[f'deconv{k}.deconv.module.bias'] = torch.randn(cout,
+                                                          generator=g) * 0.1
+        sd.update(
+            norm_state(f'deconv{k}.insnorm_deconv', cout, g, streams,
+                       'insnorm_{}'))
     sd['alpha'] = torch.randn(streams, generator=g)
     return sd
 
@@ -124,7 +132,10 @@ def official_discriminator(base=64, seed=0):
     chans = [(base, 6), (2 * base, base), (4 * base, 2 * base),
              (8 * base, 4 * base), (1, 8 * base)]
     for k, (co, ci) in enumerate(chans, 1):
-        sd[f'conv{k}.conv.module.weight'] = torch.randn(co, ci, 4, 4,
+        sd[f'conv{k}.conv.module.weight'] = torch.randn(co,
+                                                        ci,
+                                                        4,
+                                                        4,
                                                         generator=g)
         sd[f'conv{k}.conv.module.bias'] = torch.randn(co, generator=g)
         sd.update(norm_state(f'conv{k}.insnorm.module', co, g, streams=0))
@@ -176,10 +187,11 @@ def build_tiny_segmentor():
     import cen_mm.seg  # noqa: F401
     cfg = Config.fromfile(
         str(REPO / 'configs/_base_/models/cen_resnet50_refinenet.py'))
-    cfg.model.backbone.update(init_cfg=None, base_channels=8,
-                              stem_channels=8)
-    cfg.model.decode_head.update(in_channels=(32, 64, 128, 256), channels=16,
-                                 top_channels=24, num_classes=40)
+    cfg.model.backbone.update(init_cfg=None, base_channels=8, stem_channels=8)
+    cfg.model.decode_head.update(in_channels=(32, 64, 128, 256),
+                                 channels=16,
+                                 top_channels=24,
+                                 num_classes=40)
     init_default_scope('mmseg')
     return cfg, MODELS.build(cfg.model)
 
@@ -220,17 +232,17 @@ def test_tiny_refinenet_loads_strict_with_identical_tensors():
 class Payload:
 
     def __reduce__(self):
-        return (print, ('unpickled arbitrary code',))
+        return (print, ('unpickled arbitrary code', ))
 
 
 def save_official(path, state, legacy=False, **extra):
-    torch.save(dict(segmenter=state, **extra), path,
+    torch.save(dict(segmenter=state, **extra),
+               path,
                _use_new_zipfile_serialization=not legacy)
 
 
 @pytest.mark.parametrize('legacy', [False, True])
-def test_convert_file_safe_load_meta_and_mmengine_round_trip(
-        tmp_path, legacy):
+def test_convert_file_safe_load_meta_and_mmengine_round_trip(tmp_path, legacy):
     from mmengine.runner import load_checkpoint, save_checkpoint
     from mmseg.apis import init_model
 
@@ -241,7 +253,10 @@ def test_convert_file_safe_load_meta_and_mmengine_round_trip(
     official = tiny_official_refinenet()
     src = tmp_path / 'model-best.pth.tar'
     # official layout: state under 'segmenter', a numpy best_val
-    save_official(src, official, legacy, epoch_start=174,
+    save_official(src,
+                  official,
+                  legacy,
+                  epoch_start=174,
                   best_val=np.float64(0.5158))
     dst = tmp_path / 'converted.pth'
     report = tool.convert_file(str(src), str(dst), config=str(config))
@@ -264,8 +279,9 @@ def test_convert_file_safe_load_meta_and_mmengine_round_trip(
 
     # round trip through mmengine's own checkpoint writer
     again = tmp_path / 'mmengine.pth'
-    save_checkpoint(dict(state_dict=model.state_dict(),
-                         meta=dict(dataset_meta=meta)), str(again))
+    save_checkpoint(
+        dict(state_dict=model.state_dict(), meta=dict(dataset_meta=meta)),
+        str(again))
     _, fresh = build_tiny_segmentor()
     load_checkpoint(fresh, str(again), strict=True)
     for key, value in model.state_dict().items():
@@ -290,9 +306,10 @@ def test_unsafe_unknown_and_incomplete_checkpoints_fail(tmp_path):
         tool.convert_official_seg(unknown)
 
     partial = tmp_path / 'partial.pth.tar'
-    save_official(partial, OrderedDict(
-        (k, v) for k, v in official.items() if 'clf_conv.module.weight'
-        not in k))
+    save_official(
+        partial,
+        OrderedDict((k, v) for k, v in official.items()
+                    if 'clf_conv.module.weight' not in k))
     with pytest.raises(KeyError, match='1 missing keys.*conv_seg.weight'):
         tool.convert_file(str(partial), str(tmp_path / 'o.pth'), str(config))
 
@@ -314,25 +331,36 @@ def official_generator_forward(sd, inputs, num_down, theta=1e-2):
     dropout) computed from the official state dict, written from the
     reference notes: exchange after the IN of conv2..conv{N-1}, decoder
     input cat(decoder, skip)."""
+
     def inorm(x, prefix, m):
-        return F.instance_norm(
-            x, sd[f'{prefix}.insnorm_{m}.running_mean'],
-            sd[f'{prefix}.insnorm_{m}.running_var'],
-            sd[f'{prefix}.insnorm_{m}.weight'],
-            sd[f'{prefix}.insnorm_{m}.bias'], use_input_stats=False)
+        return F.instance_norm(x,
+                               sd[f'{prefix}.insnorm_{m}.running_mean'],
+                               sd[f'{prefix}.insnorm_{m}.running_var'],
+                               sd[f'{prefix}.insnorm_{m}.weight'],
+                               sd[f'{prefix}.insnorm_{m}.bias'],
+                               use_input_stats=False)
 
     xs = list(inputs)
     skips = []
     for k in range(1, num_down + 1):
-        w, b = sd[f'conv{k}.conv.module.weight'], sd[f'conv{k}.conv.module.bias']
-        xs = [F.conv2d(x if k == 1 else F.leaky_relu(x, 0.2), w, b, 2, 1)
-              for x in xs]
+        w, b = sd[f'conv{k}.conv.module.weight'], sd[
+            f'conv{k}.conv.module.bias']
+        xs = [
+            F.conv2d(x if k == 1 else F.leaky_relu(x, 0.2), w, b, 2, 1)
+            for x in xs
+        ]
         if 1 < k < num_down:
-            ys = [inorm(x, f'conv{k}.insnorm_conv', m) for m, x in enumerate(xs)]
-            keep = [sd[f'conv{k}.insnorm_conv.insnorm_{m}.weight'].abs() >= theta
-                    for m in range(2)]
-            xs = [torch.where(keep[m][None, :, None, None], ys[m], ys[1 - m])
-                  for m in range(2)]
+            ys = [
+                inorm(x, f'conv{k}.insnorm_conv', m) for m, x in enumerate(xs)
+            ]
+            keep = [
+                sd[f'conv{k}.insnorm_conv.insnorm_{m}.weight'].abs() >= theta
+                for m in range(2)
+            ]
+            xs = [
+                torch.where(keep[m][None, :, None, None], ys[m], ys[1 - m])
+                for m in range(2)
+            ]
         skips.append(xs)
     xs = skips.pop()
     for k in range(1, num_down + 1):
@@ -343,8 +371,10 @@ def official_generator_forward(sd, inputs, num_down, theta=1e-2):
         b = sd[f'deconv{k}.deconv.module.bias']
         xs = [F.conv_transpose2d(F.relu(x), w, b, 2, 1) for x in xs]
         if k < num_down:
-            xs = [inorm(x, f'deconv{k}.insnorm_deconv', m)
-                  for m, x in enumerate(xs)]
+            xs = [
+                inorm(x, f'deconv{k}.insnorm_deconv', m)
+                for m, x in enumerate(xs)
+            ]
     outs = [torch.tanh(x) for x in xs]
     a = sd['alpha'].softmax(0)
     return outs + [a[0] * outs[0] + a[1] * outs[1]]
@@ -356,8 +386,11 @@ def build_generator(num_down, base):
 
     import cen_mm.gen  # noqa: F401
     init_default_scope('mmagic')
-    return MODELS.build(dict(type='CENUnetGenerator', num_streams=2,
-                             num_down=num_down, base_channels=base))
+    return MODELS.build(
+        dict(type='CENUnetGenerator',
+             num_streams=2,
+             num_down=num_down,
+             base_channels=base))
 
 
 def test_generator_conversion_reorders_the_decoder_concat():
@@ -369,11 +402,11 @@ def test_generator_conversion_reorders_the_decoder_concat():
     official['conv4.insnorm_conv.insnorm_1.weight'][-2:] = -0.005
     result = tool.convert_official_generator(official)
     unused = sorted(k for k, _ in result.unused)
-    assert unused == sorted(
-        f'{p}.insnorm_{m}.{s}' for p in ('conv1.insnorm_conv',
-                                         'conv5.insnorm_conv',
-                                         'deconv5.insnorm_deconv')
-        for m in (0, 1) for s in NORM)
+    assert unused == sorted(f'{p}.insnorm_{m}.{s}'
+                            for p in ('conv1.insnorm_conv',
+                                      'conv5.insnorm_conv',
+                                      'deconv5.insnorm_deconv') for m in (0, 1)
+                            for s in NORM)
     assert all('never uses' in why for _, why in result.unused)
     assert len(result.mapped) + len(result.unused) == len(official)
 
@@ -389,15 +422,16 @@ def test_generator_conversion_reorders_the_decoder_concat():
             assert torch.equal(loaded[new][half:], official[old][:half])
         else:
             assert torch.equal(loaded[new], official[old]), old
-    assert reordered == {f'deconv{k}.deconv.module.weight'
-                         for k in range(2, num_down + 1)}
+    assert reordered == {
+        f'deconv{k}.deconv.module.weight'
+        for k in range(2, num_down + 1)
+    }
 
     gen.eval()
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     expected = official_generator_forward(official, x.chunk(2), num_down)
     out = gen(x)
-    torch.testing.assert_close(out, torch.cat(expected), rtol=1e-5,
-                               atol=1e-5)
+    torch.testing.assert_close(out, torch.cat(expected), rtol=1e-5, atol=1e-5)
 
     # a plain rename loads strict=True too, and computes something else
     renamed = {new: official[old] for old, new, _ in result.mapped}
@@ -444,12 +478,16 @@ def test_translation_files_fill_cen_pix2pix(tmp_path):
     h = F.conv2d(x, dis_sd['conv1.conv.module.weight'],
                  dis_sd['conv1.conv.module.bias'], 2, 1)
     for k, stride in ((2, 2), (3, 2), (4, 1)):
-        h = F.conv2d(F.leaky_relu(h, 0.2), dis_sd[f'conv{k}.conv.module.weight'],
+        h = F.conv2d(F.leaky_relu(h,
+                                  0.2), dis_sd[f'conv{k}.conv.module.weight'],
                      dis_sd[f'conv{k}.conv.module.bias'], stride, 1)
         p = f'conv{k}.insnorm.module.'
-        h = F.instance_norm(h, dis_sd[p + 'running_mean'],
-                            dis_sd[p + 'running_var'], dis_sd[p + 'weight'],
-                            dis_sd[p + 'bias'], use_input_stats=False)
+        h = F.instance_norm(h,
+                            dis_sd[p + 'running_mean'],
+                            dis_sd[p + 'running_var'],
+                            dis_sd[p + 'weight'],
+                            dis_sd[p + 'bias'],
+                            use_input_stats=False)
     h = F.conv2d(F.leaky_relu(h, 0.2), dis_sd['conv5.conv.module.weight'],
                  dis_sd['conv5.conv.module.bias'], 1, 1)
     torch.testing.assert_close(d(x), h, rtol=1e-5, atol=1e-5)
@@ -461,6 +499,8 @@ def test_translation_files_fill_cen_pix2pix(tmp_path):
     with pytest.raises(KeyError, match='unknown checkpoint layout.*insnorm'):
         tool.convert_official_generator(official_discriminator(4))
     with pytest.raises(ValueError, match='not an official CEN generator'):
-        tool.convert_official_generator(
-            {k: v for k, v in gen_sd.items() if not k.startswith('conv3.')})
+        tool.convert_official_generator({
+            k: v
+            for k, v in gen_sd.items() if not k.startswith('conv3.')
+        })
     assert osp.isfile(dst)

@@ -43,7 +43,8 @@ CONFIG = 'configs/cen/cen-refinenet_r101_1xb6-300e_nyudv2-rgbd-500x500.py'
 
 
 def sample_root() -> str:
-    root = os.environ.get('CEN_MM_DATA', osp.join(REPO, '..', 'shared', 'data'))
+    root = os.environ.get('CEN_MM_DATA', osp.join(REPO, '..', 'shared',
+                                                  'data'))
     path = osp.join(root, 'nyudv2-samples')
     if not osp.isdir(path):
         raise FileNotFoundError(f'NYUDv2 samples not found at {path} (set '
@@ -113,8 +114,10 @@ def compare(items: List[Tuple[torch.Tensor, np.ndarray]]) -> Dict:
         valid = gt < NUM_CLASSES
         changed += int((preds['bilinear'] != preds['bicubic'])[valid].sum())
         total += int(valid.sum())
-    return dict(changed=100 * changed / total, pixels=total,
-                **{f'mIoU_{m}': conf[m].miou() for m in MODES})
+    return dict(changed=100 * changed / total,
+                pixels=total,
+                **{f'mIoU_{m}': conf[m].miou()
+                   for m in MODES})
 
 
 def cen_logits(root: str, seed: int) -> Dict[str, torch.Tensor]:
@@ -131,10 +134,12 @@ def cen_logits(root: str, seed: int) -> Dict[str, torch.Tensor]:
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model).eval()
     pipeline = Compose(cfg.test_pipeline)
-    data = pipeline(dict(img_path=osp.join(root, 'rgb', '000464.png'),
-                         depth_path=osp.join(root, 'depth', '000464.png'),
-                         seg_map_path=osp.join(root, 'label40', '000464.png'),
-                         reduce_zero_label=False, seg_fields=[]))
+    data = pipeline(
+        dict(img_path=osp.join(root, 'rgb', '000464.png'),
+             depth_path=osp.join(root, 'depth', '000464.png'),
+             seg_map_path=osp.join(root, 'label40', '000464.png'),
+             reduce_zero_label=False,
+             seg_fields=[]))
     batch = model.data_preprocessor(
         dict(inputs=[data['inputs']], data_samples=[data['data_samples']]))
     with torch.no_grad():
@@ -146,13 +151,14 @@ def cen_logits(root: str, seed: int) -> Dict[str, torch.Tensor]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--skip-model', action='store_true',
+    parser.add_argument('--skip-model',
+                        action='store_true',
                         help='only the oracle (fast)')
     args = parser.parse_args()
     root = sample_root()
     gts = labels(root)
-    rows = [('oracle (6 frames)', compare([(oracle_logits(gt), gt)
-                                           for _, gt in gts]))]
+    rows = [('oracle (6 frames)',
+             compare([(oracle_logits(gt), gt) for _, gt in gts]))]
     if not args.skip_model:
         gt = gts[0][1]
         for name, logits in cen_logits(root, args.seed).items():

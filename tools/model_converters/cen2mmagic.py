@@ -55,11 +55,12 @@ from typing import Dict, Optional
 import torch
 
 # Run this checkout's cen_mm, whatever else is installed or on the path.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from cen_mm.engine.official_checkpoint import (  # noqa: E402
-    NORM_STATE, ConversionResult, KeyRule, check_converted,
-    convert_state_dict, extract_state_dict, load_official_checkpoint)
+    NORM_STATE, ConversionResult, KeyRule, check_converted, convert_state_dict,
+    extract_state_dict, load_official_checkpoint)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(
@@ -94,11 +95,10 @@ def generator_rules(num_down: int):
     return (
         KeyRule(r'conv(\d+)\.conv\.module\.(weight|bias)',
                 lambda m: f'encoder.{int(m.group(1)) - 1}.conv.{m.group(2)}'),
-        KeyRule(
-            rf'conv(\d+)\.insnorm_conv\.insnorm_(\d+)\.{NORM_STATE}',
-            encoder_norm,
-            reason=f'official conv1 and conv{n} build an IN that their '
-            'forward pass never uses'),
+        KeyRule(rf'conv(\d+)\.insnorm_conv\.insnorm_(\d+)\.{NORM_STATE}',
+                encoder_norm,
+                reason=f'official conv1 and conv{n} build an IN that their '
+                'forward pass never uses'),
         KeyRule(r'deconv1\.deconv\.module\.(weight|bias)',
                 r'decoder.0.conv.\1'),
         KeyRule(r'deconv(\d+)\.deconv\.module\.weight',
@@ -122,7 +122,8 @@ DISCRIMINATOR_RULES = (
     KeyRule(rf'conv([234])\.insnorm\.module\.{NORM_STATE}',
             lambda m: f'model.{int(m.group(1)) - 1}.in.{m.group(2)}'),
     KeyRule(r'conv5\.conv\.module\.(weight|bias)', r'model.4.\1'),
-    KeyRule(rf'conv[15]\.insnorm\.module\.{NORM_STATE}', None,
+    KeyRule(rf'conv[15]\.insnorm\.module\.{NORM_STATE}',
+            None,
             reason='official conv1 and conv5 build an IN that their forward '
             'pass never uses'),
 )
@@ -142,18 +143,16 @@ def detect_num_down(state_dict: Dict[str, torch.Tensor], source: str) -> int:
 
 
 def convert_official_generator(state_dict: Dict[str, torch.Tensor],
-                               source: str = 'generator'
-                               ) -> ConversionResult:
+                               source: str = 'generator') -> ConversionResult:
     """Convert an official generator state dict (see the module doc)."""
-    return convert_state_dict(state_dict,
-                              generator_rules(
-                                  detect_num_down(state_dict, source)),
-                              source)
+    return convert_state_dict(
+        state_dict, generator_rules(detect_num_down(state_dict, source)),
+        source)
 
 
-def convert_official_discriminator(state_dict: Dict[str, torch.Tensor],
-                                   source: str = 'discriminator'
-                                   ) -> ConversionResult:
+def convert_official_discriminator(
+        state_dict: Dict[str, torch.Tensor],
+        source: str = 'discriminator') -> ConversionResult:
     """Convert an official PatchGAN state dict to mmagic's
     ``PatchDiscriminator(num_conv=3)``."""
     return convert_state_dict(state_dict, DISCRIMINATOR_RULES, source)
@@ -190,14 +189,16 @@ def convert_files(generator: str,
                                   generator)
     results['generators'] = convert_official_generator(state, generator)
     if discriminator is not None:
-        state, _ = extract_state_dict(
-            load_official_checkpoint(discriminator), discriminator)
+        state, _ = extract_state_dict(load_official_checkpoint(discriminator),
+                                      discriminator)
         results['discriminators'] = convert_official_discriminator(
             state, discriminator)
     converted, unused, mapped = {}, [], 0
     for part, result in results.items():
-        converted.update({f'{part}.{target}.{k}': v
-                          for k, v in result.state_dict.items()})
+        converted.update({
+            f'{part}.{target}.{k}': v
+            for k, v in result.state_dict.items()
+        })
         unused += [[f'{part}: {k}', why] for k, why in result.unused]
         mapped += len(result.mapped)
     expected = {
@@ -211,8 +212,8 @@ def convert_files(generator: str,
         converter='tools/model_converters/cen2mmagic.py',
         mapped=mapped,
         unused=unused)
-    torch.save(dict(meta=dict(cen_mm_conversion=report),
-                    state_dict=converted), dst)
+    torch.save(dict(meta=dict(cen_mm_conversion=report), state_dict=converted),
+               dst)
     return report
 
 
@@ -222,8 +223,8 @@ def parse_args() -> argparse.Namespace:
         '(github.com/yikaiw/CEN) to a cen_mm (mmagic) checkpoint.')
     parser.add_argument('generator', help='official checkpoint-gen-*.pkl')
     parser.add_argument('dst', help='output .pth')
-    parser.add_argument(
-        '--discriminator', help='official checkpoint-dis-*.pkl (optional)')
+    parser.add_argument('--discriminator',
+                        help='official checkpoint-dis-*.pkl (optional)')
     parser.add_argument(
         '--config',
         help='cen_mm config whose model the result must fill (default: the '

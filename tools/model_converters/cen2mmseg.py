@@ -57,18 +57,20 @@ from typing import Dict, Optional, Tuple
 import torch
 
 # Run this checkout's cen_mm, whatever else is installed or on the path.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from cen_mm.engine.official_checkpoint import (  # noqa: E402
-    NORM_STATE, ConversionResult, KeyRule, check_converted,
-    convert_state_dict, extract_state_dict, load_official_checkpoint)
+    NORM_STATE, ConversionResult, KeyRule, check_converted, convert_state_dict,
+    extract_state_dict, load_official_checkpoint)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Blocks in layer3 -> ResNet depth (torchvision bottleneck ResNets).
 LAYER3_BLOCKS_TO_DEPTH = {6: 50, 23: 101, 36: 152}
 DEFAULT_CONFIGS = {
-    depth: osp.join(REPO, 'configs', '_base_', 'models',
-                    f'cen_resnet{depth}_refinenet.py')
+    depth:
+    osp.join(REPO, 'configs', '_base_', 'models',
+             f'cen_resnet{depth}_refinenet.py')
     for depth in LAYER3_BLOCKS_TO_DEPTH.values()
 }
 DATASETS = ('nyudv2', 'sunrgbd')
@@ -107,9 +109,10 @@ SEG_RULES = (
         r'\.module\.(weight|bias)', _rcu('adapt_stage', 'adapts')),
     KeyRule(r'adapt_stage([2-4])_b2_joint_varout_dimred\.module\.weight',
             lambda m: f'decode_head.adapt_outs.{_stage(m, 2)}.weight'),
-    KeyRule(r'mflow_conv_g([1-4])_pool\.0\.(\d+)_outvar_dimred\.module\.weight',
-            lambda m: f'decode_head.crps.{_stage(m)}.convs.'
-            f'{int(m.group(2)) - 1}.weight'),
+    KeyRule(
+        r'mflow_conv_g([1-4])_pool\.0\.(\d+)_outvar_dimred\.module\.weight',
+        lambda m: f'decode_head.crps.{_stage(m)}.convs.'
+        f'{int(m.group(2)) - 1}.weight'),
     KeyRule(
         r'mflow_conv_g([1-4])_b\.0\.(\d+)_conv(_relu_varout_dimred)?'
         r'\.module\.(weight|bias)', _rcu('mflow_conv_g', 'fuses')),
@@ -148,8 +151,10 @@ def convert_official_seg(state_dict: Dict[str, torch.Tensor],
         ConversionResult: Tensors (the same objects, renamed), the mapping
         and the unused keys (none for a valid official checkpoint).
     """
-    return convert_state_dict(
-        state_dict, SEG_RULES, source, strip_prefixes=('module.', ))
+    return convert_state_dict(state_dict,
+                              SEG_RULES,
+                              source,
+                              strip_prefixes=('module.', ))
 
 
 def model_shapes(config: str, num_classes: int) -> Dict[str, torch.Size]:
@@ -173,9 +178,8 @@ def dataset_meta(dataset: str) -> Dict:
     """``classes`` and ``palette`` of a cen_mm RGB-D dataset."""
     from cen_mm.seg.datasets import NYUDv2RGBDDataset, SUNRGBDDataset
     cls = dict(nyudv2=NYUDv2RGBDDataset, sunrgbd=SUNRGBDDataset)[dataset]
-    return dict(
-        classes=tuple(cls.METAINFO['classes']),
-        palette=[list(c) for c in cls.METAINFO['palette']])
+    return dict(classes=tuple(cls.METAINFO['classes']),
+                palette=[list(c) for c in cls.METAINFO['palette']])
 
 
 def sanity_notes(state_dict: Dict[str, torch.Tensor]) -> Tuple[str, ...]:
@@ -227,18 +231,16 @@ def convert_file(src: str,
     check_converted(result.state_dict, model_shapes(config, num_classes),
                     f'{src} -> {config}')
     notes = sanity_notes(result.state_dict)
-    report = dict(
-        source=osp.basename(src),
-        converter='tools/model_converters/cen2mmseg.py',
-        depth=depth,
-        mapped=len(result.mapped),
-        unused=[list(u) for u in result.unused],
-        official=extras,
-        notes=list(notes))
+    report = dict(source=osp.basename(src),
+                  converter='tools/model_converters/cen2mmseg.py',
+                  depth=depth,
+                  mapped=len(result.mapped),
+                  unused=[list(u) for u in result.unused],
+                  official=extras,
+                  notes=list(notes))
     torch.save(
-        dict(
-            meta=dict(dataset_meta=meta, cen_mm_conversion=report),
-            state_dict=result.state_dict), dst)
+        dict(meta=dict(dataset_meta=meta, cen_mm_conversion=report),
+             state_dict=result.state_dict), dst)
     return report
 
 

@@ -8,9 +8,9 @@ from cen_mm.seg.datasets.transforms import RGBDCenterPad
 def test_official_centred_pad_values_and_sizes():
     img = np.arange(3 * 4 * 6, dtype=np.float32).reshape(3, 4, 6) + 1000
     label = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    out = RGBDCenterPad(size=(6, 5))(
-        dict(img=img.copy(), gt_seg_map=label.copy(),
-             seg_fields=['gt_seg_map']))
+    out = RGBDCenterPad(size=(6, 5))(dict(img=img.copy(),
+                                          gt_seg_map=label.copy(),
+                                          seg_fields=['gt_seg_map']))
     # ceil((6 - 3) / 2) = 2 rows on both sides, ceil((5 - 4) / 2) = 1 column
     assert out['img'].shape == (7, 6, 6) and out['img_shape'] == (7, 6)
     assert out['padding'] == (2, 2, 1, 1)

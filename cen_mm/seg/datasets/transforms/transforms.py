@@ -10,7 +10,8 @@ from mmseg.datasets.transforms import PhotoMetricDistortion, Resize
 from mmseg.registry import TRANSFORMS
 
 __all__ = [
-    'RGBDResize', 'RGBDRandomResize', 'RGBPhotoMetricDistortion', 'RGBDCenterPad'
+    'RGBDResize', 'RGBDRandomResize', 'RGBPhotoMetricDistortion',
+    'RGBDCenterPad'
 ]
 
 

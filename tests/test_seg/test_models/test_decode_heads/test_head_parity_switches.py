@@ -16,15 +16,21 @@ K = 3
 
 def build_head(**kwargs):
     torch.manual_seed(0)
-    return CENRefineNetHead(
-        in_channels=(4, 8, 16, 32), channels=8, top_channels=8,
-        num_classes=K, feat_dropout_ratio=0., dropout_ratio=0., **kwargs)
+    return CENRefineNetHead(in_channels=(4, 8, 16, 32),
+                            channels=8,
+                            top_channels=8,
+                            num_classes=K,
+                            feat_dropout_ratio=0.,
+                            dropout_ratio=0.,
+                            **kwargs)
 
 
 def features(n=1, size=8):
     g = torch.Generator().manual_seed(1)
-    return [torch.randn(2 * n, c, size // 2**i, size // 2**i, generator=g)
-            for i, c in enumerate((4, 8, 16, 32))]
+    return [
+        torch.randn(2 * n, c, size // 2**i, size // 2**i, generator=g)
+        for i, c in enumerate((4, 8, 16, 32))
+    ]
 
 
 def test_bicubic_resize_matches_opencv_inter_cubic():
@@ -35,21 +41,27 @@ def test_bicubic_resize_matches_opencv_inter_cubic():
     out = head.predict_by_feat(logits, metas)  # (1, 3K, 30, 37)
     blocks = [logits[-1:], logits[0:1], logits[1:2]]  # ens, rgb, depth
     expected = np.concatenate([
-        np.stack([cv2.resize(ch.numpy(), (37, 30),
-                             interpolation=cv2.INTER_CUBIC) for ch in b[0]])
-        for b in blocks])
-    np.testing.assert_allclose(out[0].detach().numpy(), expected,
-                               rtol=1e-5, atol=1e-5)
+        np.stack([
+            cv2.resize(ch.numpy(), (37, 30), interpolation=cv2.INTER_CUBIC)
+            for ch in b[0]
+        ]) for b in blocks
+    ])
+    np.testing.assert_allclose(out[0].detach().numpy(),
+                               expected,
+                               rtol=1e-5,
+                               atol=1e-5)
     bilinear = build_head().eval().predict_by_feat(logits, metas)
     assert (bilinear - out).abs().max() > 1e-3
 
 
 def test_ensemble_only_objective_is_eq5():
-    head = build_head(ensemble=dict(detach=False), loss_outputs='ens',
+    head = build_head(ensemble=dict(detach=False),
+                      loss_outputs='ens',
                       loss_decode=dict(type='CrossEntropyLoss',
                                        avg_non_ignore=True))
     feats = features()
-    label = torch.randint(0, K, (1, 1, 16, 16),
+    label = torch.randint(0,
+                          K, (1, 1, 16, 16),
                           generator=torch.Generator().manual_seed(2))
     sample = SegDataSample(gt_sem_seg=PixelData(data=label[0]))
     sample.set_metainfo(dict(img_shape=(16, 16)))
@@ -69,7 +81,8 @@ def test_ensemble_only_objective_is_eq5():
 
     official = build_head()
     assert sorted(official.loss_by_feat(official(feats), [sample])) == [
-        'acc_seg', 'depth.loss_ce', 'ens.loss_ce', 'rgb.loss_ce']
+        'acc_seg', 'depth.loss_ce', 'ens.loss_ce', 'rgb.loss_ce'
+    ]
 
 
 def test_switch_errors():
