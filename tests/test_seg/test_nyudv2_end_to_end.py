@@ -36,7 +36,11 @@ def small_nyudv2_config(work_dir: str) -> Config:
             data_root=str(SAMPLES),
             data_prefix=dict(
                 img_path='rgb', depth_path='depth', seg_map_path='label40'))
-    cfg.train_dataloader.dataset.pipeline[3].crop_size = (160, 160)
+    for step in cfg.train_dataloader.dataset.pipeline:
+        if step.type == 'RandomCrop':
+            step.crop_size = (160, 160)
+        elif step.type == 'RGBDCenterPad':
+            step.size = (160, 160)
     cfg.model.data_preprocessor.size = (160, 160)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
                          val_interval=2)

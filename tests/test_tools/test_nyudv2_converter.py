@@ -183,12 +183,12 @@ def test_bad_mat_layout(tmp_path):
     conv = load_converter()
     with h5py.File(tmp_path / 'x.mat', 'w') as f:
         f['images'] = np.zeros((2, 3, 8, 6), np.uint8)
-        f['depths'] = np.zeros((2, 6, 8))  # not transposed like images
+        f['rawDepths'] = np.zeros((2, 6, 8))  # not transposed like images
         f['labels'] = np.zeros((2, 8, 6), np.uint16)
     np.save(tmp_path / 'm.npy', np.ones(894))
     (tmp_path / 'a.txt').write_text('1\n')
     (tmp_path / 'b.txt').write_text('2\n')
-    with pytest.raises(ValueError, match=r'depths must be \(2, 8, 6\)'):
+    with pytest.raises(ValueError, match=r'rawDepths must be \(2, 8, 6\)'):
         conv.convert_nyudv2(
             str(tmp_path / 'x.mat'),
             str(tmp_path / 'm.npy'),
