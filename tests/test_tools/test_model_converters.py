@@ -181,7 +181,7 @@ def test_full_refinenet_fills_the_real_model(depth):
 
 def build_tiny_segmentor():
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
 
     import cen_mm.seg  # noqa: F401
@@ -192,8 +192,8 @@ def build_tiny_segmentor():
                                  channels=16,
                                  top_channels=24,
                                  num_classes=40)
-    init_default_scope('mmseg')
-    return cfg, MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return cfg, MODELS.build(cfg.model)
 
 
 def tiny_official_refinenet(seed=0):
@@ -243,6 +243,7 @@ def save_official(path, state, legacy=False, **extra):
 
 @pytest.mark.parametrize('legacy', [False, True])
 def test_convert_file_safe_load_meta_and_mmengine_round_trip(tmp_path, legacy):
+    from mmengine.registry import DefaultScope
     from mmengine.runner import load_checkpoint, save_checkpoint
     from mmseg.apis import init_model
 
@@ -274,7 +275,8 @@ def test_convert_file_safe_load_meta_and_mmengine_round_trip(tmp_path, legacy):
         assert torch.equal(model.state_dict()[new], official[old])
 
     # mmseg's init_model reads the classes from meta.dataset_meta
-    seg = init_model(str(config), str(dst), device='cpu')
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        seg = init_model(str(config), str(dst), device='cpu')
     assert seg.dataset_meta['classes'] == meta['classes']
 
     # round trip through mmengine's own checkpoint writer
@@ -382,15 +384,15 @@ def official_generator_forward(sd, inputs, num_down, theta=1e-2):
 
 def build_generator(num_down, base):
     from mmagic.registry import MODELS
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
 
     import cen_mm.gen  # noqa: F401
-    init_default_scope('mmagic')
-    return MODELS.build(
-        dict(type='CENUnetGenerator',
-             num_streams=2,
-             num_down=num_down,
-             base_channels=base))
+    with DefaultScope.overwrite_default_scope('mmagic'):
+        return MODELS.build(
+            dict(type='CENUnetGenerator',
+                 num_streams=2,
+                 num_down=num_down,
+                 base_channels=base))
 
 
 def test_generator_conversion_reorders_the_decoder_concat():
@@ -461,9 +463,9 @@ def test_translation_files_fill_cen_pix2pix(tmp_path):
     assert len(report['unused']) == 40
 
     from mmagic.registry import MODELS
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmagic')
-    model = MODELS.build(cfg.model)
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmagic'):
+        model = MODELS.build(cfg.model)
     load_checkpoint(model, str(dst), strict=True)
     sd = model.state_dict()
     assert torch.equal(sd['generators.rgb.ensemble.alpha'], gen_sd['alpha'])

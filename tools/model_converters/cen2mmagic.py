@@ -162,12 +162,12 @@ def model_shapes(config: str) -> Dict[str, torch.Size]:
     """Key -> shape of the ``CENPix2Pix`` of ``config`` (built on meta)."""
     from mmagic.registry import MODELS
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
 
     import cen_mm.gen  # noqa: F401
     cfg = Config.fromfile(config)
-    init_default_scope('mmagic')
-    with torch.device('meta'):
+    with DefaultScope.overwrite_default_scope('mmagic'), \
+            torch.device('meta'):
         model = MODELS.build(cfg.model)
     return {k: v.shape for k, v in model.state_dict().items()}
 

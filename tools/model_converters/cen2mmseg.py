@@ -160,7 +160,7 @@ def convert_official_seg(state_dict: Dict[str, torch.Tensor],
 def model_shapes(config: str, num_classes: int) -> Dict[str, torch.Size]:
     """Key -> shape of the cen_mm model of ``config`` (built on ``meta``)."""
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
 
     import cen_mm.seg  # noqa: F401
@@ -168,8 +168,7 @@ def model_shapes(config: str, num_classes: int) -> Dict[str, torch.Size]:
     cfg.model.backbone.init_cfg = None  # no download
     cfg.model.decode_head.num_classes = num_classes
     cfg.model.pop('pretrained', None)
-    init_default_scope('mmseg')
-    with torch.device('meta'):
+    with DefaultScope.overwrite_default_scope('mmseg'), torch.device('meta'):
         model = MODELS.build(cfg.model)
     return {k: v.shape for k, v in model.state_dict().items()}
 

@@ -87,8 +87,7 @@ def test_bad_init_names():
 def test_eq5_pixel_loss_on_the_ensemble_only():
     from mmagic.registry import MODELS
     from mmengine import MessageHub
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmagic')
+    from mmengine.registry import DefaultScope
     MessageHub.get_current_instance().update_info('iter', 0)
     cfg = dict(type='CENPix2Pix',
                source_domains=['shade', 'texture'],
@@ -106,7 +105,8 @@ def test_eq5_pixel_loss_on_the_ensemble_only():
                                   init_cfg=dict(type='normal', gain=0.02)),
                pixel_loss_outputs='ens')
     torch.manual_seed(0)
-    model = MODELS.build(cfg)
+    with DefaultScope.overwrite_default_scope('mmagic'):
+        model = MODELS.build(cfg)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1
     real = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
@@ -119,7 +119,8 @@ def test_eq5_pixel_loss_on_the_ensemble_only():
     # the streams learn through the ensemble
     (100 * (fake[4:] - real).abs().mean()).backward()
     assert model.generators['rgb'].encoder[0].conv.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match='ensemble_detach=False'):
+    with pytest.raises(ValueError, match='ensemble_detach=False'), \
+            DefaultScope.overwrite_default_scope('mmagic'):
         MODELS.build({
             **cfg, 'generator':
             dict(type='CENUnetGenerator', num_down=5, base_channels=8)
