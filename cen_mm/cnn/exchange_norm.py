@@ -15,10 +15,11 @@ from .streams import check_folded
 
 __all__ = [
     'ExchangeNorm', 'ExchangeBN', 'ExchangeIN', 'stream_parts',
-    'exchange_norms'
+    'exchange_norms', 'EXCHANGE_MODES'
 ]
 
 EXCHANGE_SCOPES = ('any', 'own')
+EXCHANGE_MODES = ('none', 'threshold', 'fixed', 'random', 'discard')
 SPARSITY_MODES = ('own', 'all', 'none')
 _STATE_KEYS = ('weight', 'bias', 'running_mean', 'running_var',
                'num_batches_tracked')
@@ -143,10 +144,33 @@ class ExchangeNorm(nn.Module):
         num_streams (int): Number of streams M (>= 2). Default: 2.
         threshold (float): Exchange threshold θ on ``|γ|``. Default: 2e-2.
         exchange (bool): Whether to exchange channels. With False the layer
-            is a plain per-stream norm. Default: True.
+            is a plain per-stream norm (same as ``exchange_mode='none'``).
+            Default: True.
+        exchange_mode (str): Which (stream, channel) pairs are replaced, and
+            by what (the Table-1 ablations):
+
+            - ``'threshold'``: pairs with ``|γ| < θ`` take the mean of the
+              other streams (CEN, Eq. 4);
+            - ``'fixed'``: ``round(exchange_portion * C)`` channels per
+              stream, drawn once at construction (torch's global RNG) and
+              kept in the persistent buffer ``fixed_exchange``, so the same
+              channels are exchanged at every step and after a reload;
+            - ``'random'``: a fresh set of ``round(exchange_portion * C)``
+              channels per stream at every training forward (ShuffleNet
+              style); in eval mode every candidate channel is mixed with its
+              replacement probability (the expectation, as dropout does);
+            - ``'discard'``: pairs with ``|γ| < θ`` are set to zero instead
+              of taking the other streams' channel;
+            - ``'none'``: no exchange.
+
+            Default: ``'threshold'``.
+        exchange_portion (float): Portion of each stream's channels exchanged
+            by the ``'fixed'`` and ``'random'`` modes. Default: 0.3.
         exchange_scope (str): ``'any'`` exchanges every channel below θ (the
             official code); ``'own'`` only channels in the stream's own
-            sub-part (the paper's text). Default: ``'any'``.
+            sub-part (the paper's text). For ``'fixed'`` / ``'random'`` it
+            restricts the candidate channels the same way.
+            Default: ``'any'``.
         sparsity (str): Which γ entries the L1 penalty acts on: ``'own'``
             (stream m's own disjoint sub-part, the official split), ``'all'``
             or ``'none'``. Default: ``'own'``.
@@ -165,6 +189,8 @@ class ExchangeNorm(nn.Module):
                  exchange: bool = True,
                  exchange_scope: str = 'any',
                  sparsity: str = 'own',
+                 exchange_mode: str = 'threshold',
+                 exchange_portion: float = 0.3,
                  eps: float = 1e-5,
                  momentum: float = 0.1,
                  affine: bool = True,
@@ -180,6 +206,12 @@ class ExchangeNorm(nn.Module):
         if exchange_scope not in EXCHANGE_SCOPES:
             raise ValueError(f'{name}: exchange_scope must be one of '
                              f'{EXCHANGE_SCOPES}, got {exchange_scope!r}')
+        if exchange_mode not in EXCHANGE_MODES:
+            raise ValueError(f'{name}: exchange_mode must be one of '
+                             f'{EXCHANGE_MODES}, got {exchange_mode!r}')
+        if not 0 <= exchange_portion <= 1:
+            raise ValueError(f'{name}: exchange_portion must be in [0, 1], '
+                             f'got {exchange_portion!r}')
         if sparsity not in SPARSITY_MODES:
             raise ValueError(f'{name}: sparsity must be one of '
                              f'{SPARSITY_MODES}, got {sparsity!r}')
@@ -189,7 +221,9 @@ class ExchangeNorm(nn.Module):
         self.num_features = num_features
         self.num_streams = int(num_streams)
         self.threshold = float(threshold)
-        self.exchange = exchange
+        self.exchange = bool(exchange) and exchange_mode != 'none'
+        self.exchange_mode = exchange_mode if self.exchange else 'none'
+        self.exchange_portion = float(exchange_portion)
         self.exchange_scope = exchange_scope
         self.sparsity = sparsity
         self.streams = nn.ModuleList(
@@ -201,6 +235,15 @@ class ExchangeNorm(nn.Module):
                  'none': torch.zeros_like(parts)}
         self.register_buffer(
             'sparsity_mask', masks[sparsity], persistent=False)
+        # Candidate (stream, channel) pairs of the portion-based modes.
+        self.register_buffer(
+            'candidates',
+            parts.clone() if exchange_scope == 'own' else
+            torch.ones_like(parts), persistent=False)
+        if self.exchange_mode == 'fixed':
+            self.register_buffer('fixed_exchange', self._draw_portion())
+        # The set of the latest training forward of the 'random' mode.
+        self._random_exchange = None
 
     def _build_norm(self, num_features: int, eps: float, momentum: float,
                     track_running_stats: bool) -> nn.Module:
@@ -211,25 +254,64 @@ class ExchangeNorm(nn.Module):
         """Tensor: The stacked per-stream scales γ, shape ``(M, C)``."""
         return torch.stack([norm.weight for norm in self.streams])
 
+    @property
+    def portion_size(self) -> int:
+        """int: Channels per stream exchanged by the ``'fixed'`` and
+        ``'random'`` modes (at most the stream's candidate channels)."""
+        return min(round(self.exchange_portion * self.num_features),
+                   int(self.candidates.sum(dim=1).min()))
+
+    def _draw_portion(self) -> Tensor:
+        """Draw :attr:`portion_size` candidate channels per stream, uniformly
+        and independently per stream, from torch's global RNG."""
+        scores = torch.rand(self.candidates.shape,
+                            device=self.candidates.device)
+        scores = scores.masked_fill(~self.candidates, -1)
+        chosen = scores.topk(self.portion_size, dim=1).indices
+        return torch.zeros_like(self.candidates).scatter_(1, chosen, True)
+
+    def _replace_rate(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """How much of each (stream, channel) output is replaced, ``(M, C)``
+        in ``[0, 1]``: 1 or 0 except for ``'random'`` in eval mode, where it
+        is the replacement probability of a candidate channel."""
+        mode = self.exchange_mode
+        if mode in ('threshold', 'discard'):
+            with torch.no_grad():
+                replaced = self.gamma.abs() < self.threshold
+            if self.exchange_scope == 'own':
+                replaced &= self.parts
+        elif mode == 'fixed':
+            replaced = self.fixed_exchange
+        elif mode == 'random' and self.training:
+            if self._random_exchange is None:
+                self._random_exchange = self._draw_portion()
+            replaced = self._random_exchange
+        elif mode == 'random':
+            count = self.candidates.sum(dim=1, keepdim=True).to(dtype)
+            return self.candidates.to(dtype) * (self.portion_size / count)
+        else:
+            replaced = torch.zeros_like(self.parts)
+        return replaced.to(dtype)
+
     def exchange_mask(self) -> Tensor:
-        """Which (stream, channel) pairs are replaced in the forward pass.
+        """Which (stream, channel) pairs are replaced in the forward pass
+        (taken from the other streams, or zeroed with ``'discard'``).
+
+        With ``'random'`` this is the set of the latest training forward (a
+        fresh draw before the first one); in eval mode, every pair that is
+        partly mixed.
 
         Returns:
             Tensor: Bool tensor of shape ``(M, C)``; all False when exchange
             is off.
         """
-        with torch.no_grad():
-            replaced = self.gamma.abs() < self.threshold
-        if not self.exchange:
-            replaced.zero_()
-        elif self.exchange_scope == 'own':
-            replaced &= self.parts
-        return replaced
+        return self._replace_rate() > 0
 
     def exchanged_fraction(self) -> Tensor:
-        """Tensor: Fraction of channels each stream takes from others,
-        shape ``(M,)``."""
-        return self.exchange_mask().float().mean(dim=1)
+        """Tensor: Fraction of channels each stream takes from others (or
+        zeroes), shape ``(M,)``; the expected fraction for ``'random'`` in
+        eval mode."""
+        return self._replace_rate().mean(dim=1)
 
     def sparsity_penalty(self) -> Tensor:
         """Σ |γ| over the entries selected by ``sparsity`` (a scalar whose
@@ -253,6 +335,11 @@ class ExchangeNorm(nn.Module):
             raise ValueError(
                 f'{name}: expected {self.num_features} channels, got input '
                 f'of shape {tuple(x.shape)}')
+        if self.exchange_mode == 'random' and self.training:
+            # A fresh set per training forward. Drawn from the global RNG,
+            # so activation checkpointing (which restores the RNG state)
+            # recomputes the same set.
+            self._random_exchange = self._draw_portion()
         if self._fusable(x):
             return self._fused_forward(x)
         out = torch.cat([
@@ -268,16 +355,20 @@ class ExchangeNorm(nn.Module):
 
     def _mixing(self, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
         """The touched channels and their ``(K, M_out, M_in)`` mixing
-        matrices: identity for a kept stream, the mean of the others for a
-        replaced one. The entries are exact (0, 1, 1/2, ...), so M = 2 is an
-        exact swap."""
-        replaced = self.exchange_mask()
-        cols = replaced.any(dim=0).nonzero().flatten()
+        matrices: row o is the identity for a kept stream, the mean of the
+        others for a replaced one (zero with ``'discard'``), and their blend
+        ``(1 - r) · own + r · others`` for a replace rate r. The entries of a
+        hard exchange are exact (0, 1, 1/2, ...), so M = 2 is an exact
+        swap."""
+        rate = self._replace_rate(dtype)
+        cols = (rate > 0).any(dim=0).nonzero().flatten()
         m = self.num_streams
-        eye = torch.eye(m, dtype=dtype, device=replaced.device)
-        mean_others = (1 - eye) / (m - 1)
-        weights = torch.where(replaced[:, cols].t()[:, :, None], mean_others,
-                              eye)
+        eye = torch.eye(m, dtype=dtype, device=rate.device)
+        target = torch.zeros_like(eye) if self.exchange_mode == 'discard' \
+            else (1 - eye) / (m - 1)
+        rate = rate[:, cols].t()[:, :, None]  # (K, M_out, 1)
+        weights = torch.where(rate == 1, target,
+                              torch.lerp(eye, target, rate))
         return cols, weights
 
     def _exchange(self, y: Tensor) -> Tensor:
@@ -313,6 +404,8 @@ class ExchangeNorm(nn.Module):
     def extra_repr(self) -> str:
         return (f'{self.num_features}, num_streams={self.num_streams}, '
                 f'threshold={self.threshold}, exchange={self.exchange}, '
+                f'exchange_mode={self.exchange_mode!r}, '
+                f'exchange_portion={self.exchange_portion}, '
                 f'exchange_scope={self.exchange_scope!r}, '
                 f'sparsity={self.sparsity!r}')
 
