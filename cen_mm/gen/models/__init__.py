@@ -2,5 +2,9 @@
 from .cen_patch_discriminator import CENPatchDiscriminator
 from .cen_pix2pix import CENPix2Pix
 from .cen_unet_generator import CENUnetGenerator
+from .fusion_unet_generator import FusionUnetGenerator
 
-__all__ = ['CENUnetGenerator', 'CENPix2Pix', 'CENPatchDiscriminator']
+__all__ = [
+    'CENUnetGenerator', 'CENPix2Pix', 'CENPatchDiscriminator',
+    'FusionUnetGenerator'
+]

@@ -9,10 +9,18 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptSampleList, SampleList
 from torch import Tensor
 
-from cen_mm.cnn import fold_channels
+from cen_mm.cnn import attach_stream_fusion, fold_channels
+from cen_mm.cnn import share_norms as share_norms_
+from cen_mm.cnn import unshare_convs
 from cen_mm.engine.sparsity import sparsity_loss
 
 __all__ = ['CENEncoderDecoder']
+
+# Fusion positions of the paper's ResNet baselines (after stage 2 / 3 / 4,
+# or after every stage), as mmseg ResNet sub-module names.
+RESNET_FUSION_POSITIONS = dict(
+    early=('layer2', ), middle=('layer3', ), late=('layer4', ),
+    all=('layer1', 'layer2', 'layer3', 'layer4'))
 
 
 @MODELS.register_module()
@@ -49,7 +57,21 @@ class CENEncoderDecoder(EncoderDecoder):
             ``loss_slim = weight * sum(|γ|)`` over the penalised scales of
             every exchanging norm (official parity: 3 * 2e-4 = 6e-4). The
             default 0 leaves the L1 term to ``GammaSparsityHook``.
-        **kwargs: Other arguments of mmseg's ``EncoderDecoder``.
+        share_convs (bool): The backbone's convolutions are shared by the
+            streams (CEN). False gives every stream its own copy
+            (:func:`cen_mm.cnn.unshare_convs`; Table 1 "unshared convs");
+            exchange still works between the copies. Default: True.
+        share_norms (bool): Replace every exchanging norm of the model by
+            one norm shared by the streams (Table 1 "shared BNs"; needs
+            ``exchange_mode='none'`` and ``sparsity='none'``).
+            Default: False.
+        fusion (dict, optional): A fusion baseline (Table 2): the config of
+            a :class:`cen_mm.cnn.StreamFusion` block (``ConcatFusion``,
+            ``AlignFusion``, ``SSMAFusion``, ``AverageFusion``) plus
+            ``positions``: ``'early'`` / ``'middle'`` / ``'late'`` /
+            ``'all'`` (after ResNet stage 2 / 3 / 4 / every stage) or a list
+            of backbone sub-module names. A block's ``aux_loss`` (the align
+            MMD) is added to the losses as ``loss_fusion``. Default: None.
     """
 
     def __init__(self,
@@ -60,6 +82,9 @@ class CENEncoderDecoder(EncoderDecoder):
                  stream_channels: Optional[Sequence[int]] = None,
                  fold_inputs: bool = False,
                  slim_loss_weight: float = 0.,
+                 share_convs: bool = True,
+                 share_norms: bool = False,
+                 fusion: Optional[dict] = None,
                  **kwargs) -> None:
         name = type(self).__name__
         stream_names = tuple(stream_names)
@@ -108,6 +133,32 @@ class CENEncoderDecoder(EncoderDecoder):
         self.stream_channels = stream_channels
         self.fold_inputs = fold_inputs
         self.slim_loss_weight = float(slim_loss_weight)
+        self._configure_streams(share_convs, share_norms, fusion)
+
+    def _configure_streams(self, share_convs: bool, share_norms: bool,
+                           fusion: Optional[dict]) -> None:
+        """Apply the Table-1 sharing switches and the fusion baseline."""
+        if not share_convs:
+            unshare_convs(self.backbone, self.num_streams)
+        if share_norms:
+            share_norms_(self)
+        self.fusion_blocks = None
+        if fusion is not None:
+            fusion = dict(fusion)
+            positions = fusion.pop('positions', None)
+            if isinstance(positions, str):
+                if positions not in RESNET_FUSION_POSITIONS:
+                    raise ValueError(
+                        f'{type(self).__name__}: fusion positions '
+                        f'{positions!r} must be one of '
+                        f'{tuple(RESNET_FUSION_POSITIONS)} or a list of '
+                        'backbone sub-module names')
+                positions = RESNET_FUSION_POSITIONS[positions]
+            if not positions:
+                raise ValueError(f'{type(self).__name__}: fusion needs '
+                                 'positions (e.g. positions=\'early\')')
+            self.fusion_blocks = attach_stream_fusion(
+                self.backbone, fusion, positions, self.num_streams)
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Extract stream-folded features from channel-stacked inputs."""
@@ -127,6 +178,11 @@ class CENEncoderDecoder(EncoderDecoder):
         losses = super().loss(inputs, data_samples)
         if self.slim_loss_weight > 0:
             losses['loss_slim'] = self.slim_loss_weight * sparsity_loss(self)
+        if self.fusion_blocks is not None:
+            aux = [block.aux_loss() for block in self.fusion_blocks.values()]
+            aux = [loss for loss in aux if loss is not None]
+            if aux:
+                losses['loss_fusion'] = sum(aux)
         return losses
 
     def slide_inference(self, inputs: Tensor,

@@ -1,0 +1,278 @@
+# Copyright (c) cen_mm contributors. All rights reserved.
+"""Small-scale CEN studies: Table-1 ablations, Table-2 fusion baselines and
+Table-4 translation baselines, each trained with the same seed(s) and
+schedule, reported as mean ± spread.
+
+Examples::
+
+    # parameter totals of the R101 variants (no training; Table 2 columns)
+    python tools/cen_study.py params
+    # segmentation: Table-1 rows + Table-2 baselines (middle fusion)
+    nice -n 10 python tools/cen_study.py seg --seeds 0 1 2 \\
+        --out work_dirs/study_seg.json
+    # one variant only, shorter schedule
+    python tools/cen_study.py seg --variants cen no-exchange \\
+        --cfg-options train_cfg.max_epochs=10
+    # translation (Table 4), CEN vs concat / average / self-att (middle)
+    nice -n 10 python tools/cen_study.py gen --out work_dirs/study_gen.json
+
+Each run appends one JSON line ``{study, variant, seed, metrics, params,
+fusion_params, seconds}`` to ``--out`` (runs already there are skipped, so an
+interrupted study resumes), and the summary table is printed (markdown) at
+the end.
+"""
+import argparse
+import copy
+import json
+import os.path as osp
+import statistics
+import sys
+import time
+from typing import Dict, List
+
+# Run this checkout's cen_mm, whatever else is installed or on the path.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+
+import cen_mm  # noqa: E402,F401
+import cen_mm.engine  # noqa: E402,F401
+from cen_mm.engine.launch import build_runner  # noqa: E402
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SEG_CONFIG = osp.join(ROOT, 'configs/cen/cen-refinenet_r50_synthetic-rgbd.py')
+GEN_CONFIG = osp.join(
+    ROOT, 'configs/cen_gen/'
+    'cen-pix2pix_unet128-in_1xb4-2kiters_synthetic-shade-texture2rgb.py')
+
+
+def _exchange(**kwargs) -> Dict:
+    return dict(model=dict(backbone=dict(exchange_cfg=kwargs)))
+
+
+def _no_l1(cfg: Dict) -> Dict:
+    """No L1 on γ: sparsity off and no GammaSparsityHook."""
+    cfg = copy.deepcopy(cfg)
+    cfg['custom_hooks'] = []
+    return cfg
+
+
+_NONE = dict(exchange_mode='none', sparsity='none')
+_UNSHARED = dict(model=dict(share_convs=False))
+
+# Table 1: name -> (convs, BNs, L1, exchange, config overrides)
+SEG_TABLE1 = {
+    'unshared': ('unshared', 'private', '-', '-',
+                 _no_l1({**_exchange(**_NONE), **_UNSHARED})),
+    'shared-bn': ('shared', 'shared', '-', '-',
+                  _no_l1({**_exchange(**_NONE),
+                          'model': dict(share_norms=True,
+                                        backbone=dict(exchange_cfg=_NONE))})),
+    'private-bn': ('shared', 'private', '-', '-', _no_l1(_exchange(**_NONE))),
+    'fixed-30': ('shared', 'private', '-', 'fixed 30%',
+                 _no_l1(_exchange(exchange_mode='fixed',
+                                  exchange_portion=0.3, sparsity='none'))),
+    'random-30': ('shared', 'private', '-', 'random 30%',
+                  _no_l1(_exchange(exchange_mode='random',
+                                   exchange_portion=0.3, sparsity='none'))),
+    'discard': ('shared', 'private', 'half', 'discard',
+                _exchange(exchange_mode='discard')),
+    'unshared-all-noex': ('unshared', 'private', 'all', '-', {
+        **_exchange(exchange_mode='none', sparsity='all'), **_UNSHARED}),
+    'unshared-all-cen': ('unshared', 'private', 'all', 'yes', {
+        **_exchange(sparsity='all'), **_UNSHARED}),
+    'all-noex': ('shared', 'private', 'all', '-',
+                 _exchange(exchange_mode='none', sparsity='all')),
+    'all-cen': ('shared', 'private', 'all', 'yes', _exchange(sparsity='all')),
+    'unshared-half-noex': ('unshared', 'private', 'half', '-', {
+        **_exchange(exchange_mode='none'), **_UNSHARED}),
+    'unshared-half-cen': ('unshared', 'private', 'half', 'yes', _UNSHARED),
+    'no-exchange': ('shared', 'private', 'half', '-',
+                    _exchange(exchange_mode='none')),
+    'cen': ('shared', 'private', 'half', 'yes', {}),
+}
+
+
+def _fusion(kind: str, position: str = 'middle') -> Dict:
+    return _no_l1({
+        'model': dict(backbone=dict(exchange_cfg=_NONE),
+                      fusion=dict(type=kind, positions=position))})
+
+
+SEG_TABLE2 = {
+    'concat-middle': _fusion('ConcatFusion'),
+    'align-middle': _fusion('AlignFusion'),
+    'self-att-middle': _fusion('SSMAFusion'),
+}
+
+_GEN_NONE = dict(type='ExchangeIN', exchange_mode='none', sparsity='none')
+
+
+def _gen_fusion(kind: str, position: str = 'middle') -> Dict:
+    return dict(
+        custom_hooks=[],
+        model=dict(generator=dict(
+            type='FusionUnetGenerator', norm_cfg=_GEN_NONE,
+            fusion=dict(type=kind, positions=position))))
+
+
+GEN_TABLE4 = {
+    'cen': {},
+    'concat-middle': _gen_fusion('ConcatFusion'),
+    'average-middle': _gen_fusion('AverageFusion'),
+    'self-att-middle': _gen_fusion('SSMAFusion'),
+}
+
+
+def count_params(model) -> Dict[str, int]:
+    """Total parameters and those of the fusion blocks."""
+    fusion = 0
+    for mod in model.modules():
+        blocks = getattr(mod, 'fusion_blocks', None)
+        if blocks is not None:
+            fusion += sum(p.numel() for p in blocks.parameters())
+    return dict(params=sum(p.numel() for p in model.parameters()),
+                fusion_params=fusion)
+
+
+def params_table() -> str:
+    """Parameter totals of the R101 RefineNet variants (Table 2 columns)."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    import cen_mm.seg  # noqa: F401
+    init_default_scope('mmseg')
+    base = Config.fromfile(
+        osp.join(ROOT, 'configs/_base_/models/cen_resnet101_refinenet.py'))
+    paper = {
+        'uni-modal (shared convs + shared BN)': (118.1, None),
+        'CEN': (118.2, 0.0),
+        'concat-early': (118.8, 0.6), 'concat-middle': (120.3, 2.1),
+        'concat-late': (126.6, 8.4), 'concat-all': (129.4, 11.2),
+        'align-early': (120.8, 2.6), 'align-middle': (128.7, 10.5),
+        'align-late': (160.1, 41.9), 'align-all': (173.9, 55.7),
+        'self-att-early': (123.6, 5.4), 'self-att-middle': (139.4, 21.2),
+        'self-att-late': (203.2, 84.9), 'self-att-all': (231.0, 112.8),
+        'unshared convs (CEN)': (None, None),
+    }
+    kinds = dict(concat='ConcatFusion', align='AlignFusion',
+                 **{'self-att': 'SSMAFusion'})
+    rows = ['| variant | ours total (M) | ours fusion (M) | paper total (M) '
+            '| paper fusion (M) |', '| --- | --- | --- | --- | --- |']
+    for name, (p_total, p_fusion) in paper.items():
+        model_cfg = copy.deepcopy(base.model)
+        model_cfg.backbone.init_cfg = None
+        if name.startswith('uni'):
+            model_cfg.share_norms = True
+            model_cfg.backbone.exchange_cfg = _NONE
+        elif name.startswith('unshared'):
+            model_cfg.share_convs = False
+        elif name != 'CEN':
+            kind, position = name.rsplit('-', 1)
+            model_cfg.backbone.exchange_cfg = _NONE
+            model_cfg.fusion = dict(type=kinds[kind], positions=position)
+        counts = count_params(MODELS.build(model_cfg))
+        rows.append('| {} | {:.1f} | {:.1f} | {} | {} |'.format(
+            name, counts['params'] / 1e6, counts['fusion_params'] / 1e6,
+            '-' if p_total is None else p_total,
+            '-' if p_fusion is None else p_fusion))
+    return '\n'.join(rows)
+
+
+def run_one(config: str, overrides: Dict, seed: int, work_dir: str,
+            cfg_options: Dict) -> Dict:
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(overrides)
+    if 'custom_hooks' in overrides:
+        cfg.custom_hooks = overrides['custom_hooks']
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.randomness = dict(seed=seed)
+    cfg.work_dir = work_dir
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1)
+    runner = build_runner(cfg)
+    start = time.time()
+    runner.train()
+    metrics = runner.test()
+    result = dict(metrics={k: float(v) for k, v in metrics.items()},
+                  seconds=round(time.time() - start, 1))
+    result.update(count_params(runner.model))
+    return result
+
+
+def summarise(records: List[Dict], keys: List[str]) -> str:
+    variants = list(dict.fromkeys(r['variant'] for r in records))
+    lines = ['| variant | seeds | ' + ' | '.join(keys) + ' | params (M) | '
+             'fusion params (M) |',
+             '| --- ' * (len(keys) + 4) + '|']
+    for variant in variants:
+        runs = [r for r in records if r['variant'] == variant]
+        cells = []
+        for key in keys:
+            values = [r['metrics'][key] for r in runs if key in r['metrics']]
+            if not values:
+                cells.append('-')
+            elif len(values) == 1:
+                cells.append(f'{values[0]:.2f}')
+            else:
+                cells.append(f'{statistics.mean(values):.2f} ± '
+                             f'{statistics.stdev(values):.2f}')
+        lines.append(f'| {variant} | {len(runs)} | ' + ' | '.join(cells) +
+                     f' | {runs[0]["params"] / 1e6:.2f} | '
+                     f'{runs[0]["fusion_params"] / 1e6:.3f} |')
+    return '\n'.join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('study', choices=['seg', 'gen', 'params'])
+    parser.add_argument('--variants', nargs='+', help='subset to run')
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0])
+    parser.add_argument('--config', help='base config (default: the demo)')
+    parser.add_argument('--out', default='work_dirs/cen_study.jsonl')
+    parser.add_argument('--work-dir', default='work_dirs/cen_study')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='overrides applied to every run')
+    args = parser.parse_args()
+    if args.study == 'params':
+        print(params_table())
+        return
+    if args.study == 'seg':
+        table = {name: row[-1] for name, row in SEG_TABLE1.items()}
+        table.update(SEG_TABLE2)
+        config = args.config or SEG_CONFIG
+        keys = ['rgb/mIoU', 'depth/mIoU', 'mIoU']
+    else:
+        table, config = GEN_TABLE4, args.config or GEN_CONFIG
+        keys = None
+    names = args.variants or list(table)
+    unknown = sorted(set(names) - set(table))
+    if unknown:
+        raise SystemExit(f'unknown variants {unknown}; choose from '
+                         f'{sorted(table)}')
+    records = []
+    if osp.exists(args.out):
+        with open(args.out) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    done = {(r['study'], r['variant'], r['seed']) for r in records}
+    for name in names:
+        for seed in args.seeds:
+            if (args.study, name, seed) in done:
+                continue
+            result = run_one(config, table[name], seed,
+                             osp.join(args.work_dir, f'{name}_s{seed}'),
+                             args.cfg_options)
+            record = dict(study=args.study, variant=name, seed=seed,
+                          **result)
+            records.append(record)
+            with open(args.out, 'a') as f:
+                f.write(json.dumps(record) + '\n')
+    mine = [r for r in records if r['study'] == args.study
+            and r['variant'] in names]
+    if keys is None:
+        keys = sorted({k for r in mine for k in r['metrics']})
+    print(summarise(mine, keys))
+
+
+if __name__ == '__main__':
+    main()
