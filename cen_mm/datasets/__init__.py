@@ -14,8 +14,10 @@ classes on top of it.
 * :func:`.atomic_output_dir`: both generators write a folder atomically.
 """
 from .fileio import atomic_output_dir
-from .synthetic_rgbd import (CLASS_COLOUR, CLASS_PROFILE, SYNTHETIC_CLASSES,
-                             SYNTHETIC_PALETTE, generate_synthetic_rgbd,
+from .synthetic_rgbd import (AGREEMENT_CLASSES, AGREEMENT_PALETTE,
+                             CLASS_COLOUR, CLASS_PROFILE, LABEL_RULES,
+                             SYNTHETIC_CLASSES, SYNTHETIC_PALETTE,
+                             generate_synthetic_rgbd,
                              generate_synthetic_scene)
 from .synthetic_scenes import (SEMANTIC_CLASSES, SYNTHETIC_DOMAINS,
                                render_view, sample_view,
@@ -26,7 +28,8 @@ from .taskonomy_domains import (DEPTH_INVALID, DEPTH_UNITS_PER_METRE,
 
 __all__ = [
     'atomic_output_dir', 'SYNTHETIC_CLASSES', 'SYNTHETIC_PALETTE',
-    'CLASS_COLOUR', 'CLASS_PROFILE', 'generate_synthetic_scene',
+    'CLASS_COLOUR', 'CLASS_PROFILE', 'LABEL_RULES', 'AGREEMENT_CLASSES',
+    'AGREEMENT_PALETTE', 'generate_synthetic_scene',
     'generate_synthetic_rgbd', 'SYNTHETIC_DOMAINS', 'SEMANTIC_CLASSES',
     'render_view', 'sample_view', 'write_synthetic_taskonomy',
     'TASKONOMY_DOMAINS', 'DOMAIN_SPECS', 'DEPTH_UNITS_PER_METRE',

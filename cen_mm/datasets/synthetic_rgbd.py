@@ -41,7 +41,8 @@ from .fileio import atomic_output_dir
 __all__ = [
     'generate_synthetic_scene', 'generate_synthetic_rgbd',
     'SYNTHETIC_CLASSES', 'SYNTHETIC_PALETTE', 'CLASS_COLOUR',
-    'CLASS_PROFILE', 'DEPTH_SCALE'
+    'CLASS_PROFILE', 'DEPTH_SCALE', 'LABEL_RULES', 'AGREEMENT_CLASSES',
+    'AGREEMENT_PALETTE'
 ]
 
 SYNTHETIC_CLASSES = ('background', 'red_flat', 'red_dome', 'blue_flat',
@@ -53,12 +54,21 @@ CLASS_COLOUR = (None, 'red', 'red', 'blue', 'blue')
 CLASS_PROFILE = (None, 'flat', 'dome', 'flat', 'dome')
 _COLOUR_MEANS = dict(red=(190., 45., 45.), blue=(45., 65., 190.))
 DEPTH_SCALE = 5000  # raw uint16 units per metre, as in NYUDv2
+# How an object's (colour, profile) becomes its label. 'pair': the 5 classes
+# above. 'agreement': 'matched' (red dome, blue flat) vs 'crossed' (red flat,
+# blue dome), which neither modality nor any late fusion of independent
+# streams can tell apart (see docs/ablations.md).
+LABEL_RULES = ('pair', 'agreement')
+AGREEMENT_CLASSES = ('background', 'matched', 'crossed')
+AGREEMENT_PALETTE = [[128, 128, 128], [255, 160, 122], [30, 60, 220]]
+_AGREEMENT_LABEL = (0, 2, 1, 1, 2)  # pair class id -> agreement class id
 
 
 def generate_synthetic_scene(
         rng: np.random.Generator,
         size: int = 96,
-        noise: bool = True) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        noise: bool = True,
+        rule: str = 'pair') -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw one scene.
 
     Args:
@@ -67,11 +77,16 @@ def generate_synthetic_scene(
         noise (bool): Add brightness changes, pixel noise, depth noise and
             depth holes. False gives clean scenes for inspection and tests.
             Defaults to True.
+        rule (str): Label rule, one of :data:`LABEL_RULES`; the images do
+            not depend on it. Defaults to ``'pair'``.
 
     Returns:
         tuple: ``rgb`` (H, W, 3) uint8 in RGB order, ``depth`` (H, W) uint16
         in metres x 5000 (0 = no reading), ``label`` (H, W) uint8 class ids.
     """
+    if rule not in LABEL_RULES:
+        raise ValueError(
+            f'rule must be one of {LABEL_RULES}, got {rule!r}')
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) / size
 
     # Wall: a tilted plane with a low-frequency grey texture.
@@ -117,7 +132,8 @@ def generate_synthetic_scene(
         colour = np.array(_COLOUR_MEANS[CLASS_COLOUR[obj['cls']]])
         depth[mask] = obj_depth[mask]
         rgb[mask] = colour + obj['colour_jitter']
-        label[mask] = obj['cls']
+        label[mask] = obj['cls'] if rule == 'pair' else \
+            _AGREEMENT_LABEL[obj['cls']]
 
     if noise:
         rgb = rgb * rng.uniform(0.85, 1.15) + rng.normal(
@@ -135,13 +151,13 @@ def generate_synthetic_scene(
 
 
 def _write_split(root: str, split: str, num: int, size: int,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, rule: str = 'pair') -> None:
     for kind in ('rgb', 'depth', 'label'):
         os.makedirs(osp.join(root, kind, split), exist_ok=True)
     stems = []
     for idx in range(num):
         stem = f'{idx:06d}'
-        rgb, depth, label = generate_synthetic_scene(rng, size)
+        rgb, depth, label = generate_synthetic_scene(rng, size, rule=rule)
         for kind, img in (('rgb', rgb[..., ::-1]), ('depth', depth),
                           ('label', label)):
             path = osp.join(root, kind, split, stem + '.png')
@@ -157,7 +173,8 @@ def generate_synthetic_rgbd(out_dir: str,
                             num_val: int = 20,
                             size: int = 96,
                             seed: int = 0,
-                            overwrite: bool = False) -> Dict[str, int]:
+                            overwrite: bool = False,
+                            rule: str = 'pair') -> Dict[str, int]:
     """Write a synthetic RGB-D segmentation set in the cen_mm layout.
 
     The output is a deterministic function of the arguments. It is written
@@ -172,14 +189,19 @@ def generate_synthetic_rgbd(out_dir: str,
         seed (int): Random seed. Defaults to 0.
         overwrite (bool): Replace an existing non-empty ``out_dir``.
             Defaults to False.
+        rule (str): Label rule, one of :data:`LABEL_RULES`.
+            Defaults to ``'pair'``.
 
     Returns:
         dict: Number of images per split.
     """
+    if rule not in LABEL_RULES:
+        raise ValueError(
+            f'rule must be one of {LABEL_RULES}, got {rule!r}')
     with atomic_output_dir(out_dir, overwrite) as tmp:
         # Separate streams per split: val does not change with num_train.
         train_rng, val_rng = (np.random.default_rng(s)
                               for s in np.random.SeedSequence(seed).spawn(2))
-        _write_split(tmp, 'train', num_train, size, train_rng)
-        _write_split(tmp, 'val', num_val, size, val_rng)
+        _write_split(tmp, 'train', num_train, size, train_rng, rule)
+        _write_split(tmp, 'val', num_val, size, val_rng, rule)
     return dict(train=num_train, val=num_val)

@@ -4,12 +4,14 @@ from typing import Optional
 
 from mmseg.registry import DATASETS
 
-from cen_mm.datasets.synthetic_rgbd import (SYNTHETIC_CLASSES,
+from cen_mm.datasets.synthetic_rgbd import (AGREEMENT_CLASSES,
+                                            AGREEMENT_PALETTE,
+                                            SYNTHETIC_CLASSES,
                                             SYNTHETIC_PALETTE,
                                             generate_synthetic_rgbd)
 from .rgbd_seg_dataset import RGBDSegDataset
 
-__all__ = ['SyntheticRGBDDataset']
+__all__ = ['SyntheticRGBDDataset', 'SyntheticAgreementRGBDDataset']
 
 
 @DATASETS.register_module()
@@ -38,3 +40,27 @@ class SyntheticRGBDDataset(RGBDSegDataset):
                 and not osp.exists(data_root)):
             generate_synthetic_rgbd(data_root, **generate)
         super().__init__(**kwargs)
+
+
+@DATASETS.register_module()
+class SyntheticAgreementRGBDDataset(SyntheticRGBDDataset):
+    """The synthetic RGB-D scenes labelled by the agreement of colour and
+    depth profile: ``matched`` (red dome, blue flat) vs ``crossed`` (red
+    flat, blue dome), plus background.
+
+    Neither modality alone nor a late fusion of independently trained
+    streams can separate the two object classes; only feature-level fusion
+    can. Same images as :class:`SyntheticRGBDDataset`; generated with
+    ``rule='agreement'``.
+
+    Args:
+        generate (dict, optional): As :class:`SyntheticRGBDDataset`
+            (``rule`` is set to ``'agreement'``). Defaults to ``dict()``.
+        **kwargs: Arguments of :class:`RGBDSegDataset`.
+    """
+    METAINFO = dict(classes=AGREEMENT_CLASSES, palette=AGREEMENT_PALETTE)
+
+    def __init__(self, generate: Optional[dict] = dict(), **kwargs) -> None:
+        if generate is not None:
+            generate = {**generate, 'rule': 'agreement'}
+        super().__init__(generate=generate, **kwargs)

@@ -173,3 +173,17 @@ def test_synthetic_dataset_generates_on_first_use(tmp_path):
             generate=None,
             data_root=str(tmp_path / 'absent'),
             data_prefix=kwargs['data_prefix'])
+
+
+def test_synthetic_agreement_dataset_generates_and_loads(tmp_path):
+    root = str(tmp_path / 'agree')
+    ds = DATASETS.build(dict(
+        type='SyntheticAgreementRGBDDataset', data_root=root,
+        generate=dict(num_train=2, num_val=1, size=32),
+        data_prefix=dict(img_path='rgb/val', depth_path='depth/val',
+                         seg_map_path='label/val'),
+        pipeline=[]))
+    assert ds.metainfo['classes'] == ('background', 'matched', 'crossed')
+    assert len(ds) == 1
+    label = cv2.imread(ds[0]['seg_map_path'], cv2.IMREAD_UNCHANGED)
+    assert set(np.unique(label)) <= {0, 1, 2}
