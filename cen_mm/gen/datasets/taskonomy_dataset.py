@@ -10,10 +10,16 @@ from mmengine.logging import print_log
 
 from cen_mm.datasets.taskonomy_domains import TASKONOMY_DOMAINS
 
+from ..flows import parse_flows
+
 __all__ = ['TaskonomyDataset', 'expand_domain_placeholders']
 
 _VIEW_PATTERN = re.compile(r'point_(\d+)_view_(\d+)')
 _FILE_PATTERN = re.compile(r'^(point_\d+_view_\d+)_domain_(.+)\.png$')
+
+
+def _unique(items: Sequence[str]) -> List[str]:
+    return list(dict.fromkeys(items))
 
 
 def _view_sort_key(view: str) -> Tuple[int, int]:
@@ -65,17 +71,20 @@ class TaskonomyDataset(BaseDataset):
     the views are those found in the requested domain folders, sorted by
     point and view index.
 
-    Each data info holds ``img_{domain}_path`` for every source domain and
-    the target domain, and ``view``.
+    Each data info holds ``img_{domain}_path`` for every source and target
+    domain, and ``view``. Any number of targets (``target_domains``) or
+    flows (``flows``, e.g. the cycle of Table 6) can be declared; each
+    domain is loaded once per view.
 
     Pipelines can stay domain-agnostic: before the pipeline is built, these
     placeholder strings in its transform configs are replaced (a placeholder
     inside a list is spliced):
 
-    - ``'{domains}'``: source domains then the target domain;
+    - ``'{domains}'``: source domains then the target domains (each once);
     - ``'{img_keys}'``: ``img_{domain}`` for each of them;
-    - ``'{source_img_keys}'`` / ``'{target_img_key}'``: the sources' /
-      the target's ``img_{domain}``;
+    - ``'{source_img_keys}'`` / ``'{target_img_keys}'``: the sources'
+      (that are no target) / the targets' ``img_{domain}``;
+      ``'{target_img_key}'``: the last target's;
     - ``'{meta_keys}'``: ``view``, ``img_{domain}_path``,
       ``img_{domain}_channel_order`` and ``ori_img_{domain}_shape``.
 
@@ -84,9 +93,16 @@ class TaskonomyDataset(BaseDataset):
 
     Args:
         data_root (str): Root with one folder per domain.
-        source_domains (Sequence[str]): Input domains, e.g.
+        source_domains (Sequence[str], optional): Input domains, e.g.
             ``['reshading', 'edge_texture']``.
-        target_domain (str): Output domain. Default: 'rgb'.
+        target_domain (str, optional): Output domain (one target).
+            Default: 'rgb'.
+        target_domains (Sequence[str], optional): Several output domains
+            (multitask); overrides ``target_domain``. Default: None.
+        flows (Sequence[dict], optional): Translation flows
+            ``dict(sources=[...], target='...')`` (cycle: a domain can be a
+            source of one flow and the target of another); replaces
+            ``source_domains`` / ``target_domains``. Default: None.
         ann_file (str): Split file, relative to ``data_root`` unless
             absolute; ``''`` scans the folders. Default: ''.
         on_missing (str): What to do with a view that lacks a file in some
@@ -105,30 +121,61 @@ class TaskonomyDataset(BaseDataset):
 
     def __init__(self,
                  data_root: str,
-                 source_domains: Sequence[str],
-                 target_domain: str = 'rgb',
+                 source_domains: Optional[Sequence[str]] = None,
+                 target_domain: Optional[str] = 'rgb',
+                 target_domains: Optional[Sequence[str]] = None,
+                 flows: Optional[Sequence[dict]] = None,
                  ann_file: str = '',
                  on_missing: str = 'error',
                  domain_dirs: Optional[Dict[str, str]] = None,
                  backend_args: Optional[dict] = None,
                  **kwargs) -> None:
-        if isinstance(source_domains, str):
-            source_domains = [source_domains]
-        source_domains = list(source_domains)
-        if len(source_domains) == 0:
-            raise ValueError('TaskonomyDataset needs at least one source '
-                             'domain')
-        if target_domain in source_domains:
-            raise ValueError(f'target_domain "{target_domain}" is also a '
-                             f'source domain ({source_domains})')
-        if len(set(source_domains)) != len(source_domains):
-            raise ValueError(f'Duplicate source domains: {source_domains}')
+        name = type(self).__name__
         if on_missing not in ('error', 'skip'):
             raise ValueError("on_missing must be 'error' or 'skip', got "
                              f'{on_missing!r}')
-        self.source_domains = source_domains
-        self.target_domain = target_domain
-        self.domains = source_domains + [target_domain]
+        if flows is not None:
+            if source_domains is not None or target_domains is not None:
+                raise ValueError(f'{name}: give either flows or '
+                                 'source_domains/target_domains, not both')
+            self.flows = parse_flows(flows, name)
+            source_domains = _unique(
+                [s for f in self.flows for s in f['sources']])
+            target_domains = _unique([f['target'] for f in self.flows])
+        else:
+            if isinstance(source_domains, str):
+                source_domains = [source_domains]
+            source_domains = list(source_domains or [])
+            if len(source_domains) == 0:
+                raise ValueError(f'{name} needs at least one source domain')
+            if len(set(source_domains)) != len(source_domains):
+                raise ValueError(
+                    f'Duplicate source domains: {source_domains}')
+            if target_domains is None:
+                target_domains = [target_domain]
+            target_domains = list(target_domains)
+            if not target_domains or len(set(target_domains)) != len(
+                    target_domains):
+                raise ValueError(f'{name}: target_domains must be non-empty '
+                                 f'and unique, got {target_domains}')
+            for target in target_domains:
+                if target in source_domains:
+                    raise ValueError(f'target_domain "{target}" is also a '
+                                     f'source domain ({source_domains})')
+            self.flows = [
+                dict(sources=list(source_domains), target=t)
+                for t in target_domains
+            ]
+        self.source_domains = list(source_domains)
+        self.target_domains = list(target_domains)
+        self.target_domain = self.target_domains[-1]
+        self.domains = _unique(self.source_domains + self.target_domains)
+        known = set(TASKONOMY_DOMAINS) | set(domain_dirs or {})
+        unknown = [d for d in self.domains if d not in known]
+        if unknown:
+            raise ValueError(
+                f'{name}: unknown domains {unknown}; Taskonomy domains are '
+                f'{list(TASKONOMY_DOMAINS)} (declare others in domain_dirs)')
         self.on_missing = on_missing
         self.domain_dirs = dict(domain_dirs or {})
         self.backend_args = backend_args
@@ -137,20 +184,28 @@ class TaskonomyDataset(BaseDataset):
                 kwargs['pipeline'], self.placeholders)
         super().__init__(data_root=data_root, ann_file=ann_file, **kwargs)
         self._metainfo.update(
-            source_domains=tuple(source_domains), target_domain=target_domain)
+            source_domains=tuple(self.source_domains),
+            target_domain=self.target_domain,
+            target_domains=tuple(self.target_domains),
+            flows=tuple((tuple(f['sources']), f['target'])
+                        for f in self.flows))
 
     @property
     def placeholders(self) -> Dict[str, list]:
         """dict: Pipeline placeholders and their values for this task."""
         keys = [f'img_{d}' for d in self.domains]
+        targets = [f'img_{d}' for d in self.target_domains]
         meta = ['view']
         for key in keys:
             meta += [f'{key}_path', f'{key}_channel_order', f'ori_{key}_shape']
         return {
             '{domains}': list(self.domains),
             '{img_keys}': keys,
-            '{source_img_keys}': keys[:-1],
-            '{target_img_key}': keys[-1:],
+            '{source_img_keys}': [
+                k for k in keys if k not in targets
+            ],
+            '{target_img_key}': targets[-1:],
+            '{target_img_keys}': targets,
             '{meta_keys}': meta,
         }
 

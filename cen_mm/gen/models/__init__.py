@@ -1,4 +1,6 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
+from .cen_multi_pix2pix import CENMultiPix2Pix
+from .cen_multi_unet_generator import CENMultiUnetGenerator
 from .cen_patch_discriminator import CENPatchDiscriminator
 from .cen_pix2pix import CENPix2Pix
 from .cen_unet_generator import CENUnetGenerator
@@ -6,5 +8,5 @@ from .fusion_unet_generator import FusionUnetGenerator
 
 __all__ = [
     'CENUnetGenerator', 'CENPix2Pix', 'CENPatchDiscriminator',
-    'FusionUnetGenerator'
+    'FusionUnetGenerator', 'CENMultiUnetGenerator', 'CENMultiPix2Pix'
 ]

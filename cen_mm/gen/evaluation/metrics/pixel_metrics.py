@@ -1,5 +1,6 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""MAE / MSE per output stream, reported ×100 on the [0, 1] scale."""
+"""MAE / MSE per output stream, ×100: plain ([0, 1] images) or the paper's
+definitions ([-1, 1] images, "MSE" = root mean squared error)."""
 from typing import Optional, Sequence
 
 import torch
@@ -9,6 +10,8 @@ from mmagic.registry import METRICS
 from .utils import get_sample_value, to_chw_tensor
 
 __all__ = ['CENMAE', 'CENMSE']
+
+CONVENTIONS = ('plain', 'paper')
 
 
 class _StreamPixelMetricMixin:
@@ -39,8 +42,19 @@ class _StreamPixelMetricMixin:
                 mask = (mask != 0).double()
             else:
                 mask = torch.ones_like(pred)
-            result = self.process_image(gt, pred, mask)
-            self.results.append({self.metric: float(result)})
+            result = float(self.process_image(gt, pred, mask))
+            if self.convention == 'paper':
+                result = self.to_paper(result)
+            self.results.append({self.metric: result})
+
+    def _set_convention(self, convention: str) -> None:
+        if convention not in CONVENTIONS:
+            raise ValueError(f'{type(self).__name__}: convention must be one '
+                             f'of {CONVENTIONS}, got {convention!r}')
+        self.convention = convention
+        if convention == 'paper':
+            # an instance attribute: mmagic keys results by `self.metric`
+            self.metric = f'{type(self).metric}_paper'
 
     def evaluate(self, size: Optional[int] = None) -> dict:
         """Evaluate; ``size`` is given by mmengine's evaluator, while
@@ -54,7 +68,12 @@ class _StreamPixelMetricMixin:
 
 @METRICS.register_module()
 class CENMAE(_StreamPixelMetricMixin, MAE):
-    """Mean absolute error on [0, 1] images, reported ×100 by default.
+    """Mean absolute error per image, averaged over images, ×100.
+
+    ``convention='plain'`` (reported as ``MAE``): on [0, 1] images.
+    ``convention='paper'`` (reported as ``MAE_paper``): on [-1, 1] images,
+    as the official CEN evaluation (twice the plain value); the paper's
+    tables' MAE (×10⁻²).
 
     Args:
         gt_key (str): Key of the target. Default: 'gt_img'.
@@ -67,6 +86,7 @@ class CENMAE(_StreamPixelMetricMixin, MAE):
         collect_device (str): Device to collect results. Default: 'cpu'.
         prefix (str, optional): Prefix of the reported name, e.g.
             ``'reshading'`` gives ``'reshading/MAE'``. Default: None.
+        convention (str): ``'plain'`` or ``'paper'``. Default: 'plain'.
     """
 
     def __init__(self,
@@ -76,14 +96,26 @@ class CENMAE(_StreamPixelMetricMixin, MAE):
                  scaling: float = 100.,
                  device: str = 'cpu',
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 convention: str = 'plain') -> None:
         super().__init__(gt_key, pred_key, mask_key, scaling, device,
                          collect_device, prefix)
+        self._set_convention(convention)
+
+    @staticmethod
+    def to_paper(mae01: float) -> float:
+        """MAE of one image on [0, 1] -> on [-1, 1]."""
+        return 2. * mae01
 
 
 @METRICS.register_module()
 class CENMSE(_StreamPixelMetricMixin, MSE):
-    """Mean squared error on [0, 1] images, reported ×100 by default.
+    """Mean squared error per image, averaged over images, ×100.
+
+    ``convention='plain'`` (reported as ``MSE``): mean squared error on
+    [0, 1] images. ``convention='paper'`` (reported as ``MSE_paper``): what
+    the paper's tables call MSE, the *root* of the mean squared error on
+    [-1, 1] images (``2 · sqrt(MSE on [0, 1])`` per image, ×100).
 
     Arguments are those of :class:`CENMAE`.
     """
@@ -95,6 +127,13 @@ class CENMSE(_StreamPixelMetricMixin, MSE):
                  scaling: float = 100.,
                  device: str = 'cpu',
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 convention: str = 'plain') -> None:
         super().__init__(gt_key, pred_key, mask_key, scaling, device,
                          collect_device, prefix)
+        self._set_convention(convention)
+
+    @staticmethod
+    def to_paper(mse01: float) -> float:
+        """MSE of one image on [0, 1] -> RMSE on [-1, 1]."""
+        return 2. * mse01**0.5
