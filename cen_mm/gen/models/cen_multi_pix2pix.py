@@ -130,9 +130,11 @@ class CENMultiPix2Pix(BaseModel):
             derived = dict(units=[(len(self.sources), len(self.flows))],
                            combine='softmax', ensemble=False)
         else:
+            # an ensemble only where a flow has several streams
             derived = dict(
                 units=[(len(f['sources']), ) * 2 for f in self.flows],
-                combine='identity', ensemble=True)
+                combine='identity',
+                ensemble=any(len(f['sources']) > 1 for f in self.flows))
         generator = deepcopy(generator)
         for key in _DERIVED:
             given = generator.get(key)
@@ -238,7 +240,8 @@ class CENMultiPix2Pix(BaseModel):
             return results
         sizes = [len(self.flows[i]['sources']) for i in flows]
         streams = out['streams'].split([s * n for s in sizes])
-        ensembles = out['ensembles'].split(n)
+        ensembles = (out['ensembles'].split(n) if 'ensembles' in out else
+                     streams)
         for flow, fake, ens in zip(flows, streams, ensembles):
             target = self.targets[flow]
             sources = self.flows[flow]['sources']
@@ -247,7 +250,8 @@ class CENMultiPix2Pix(BaseModel):
                 fake=fake,
                 final=ens,
                 real=inputs[f'img_{target}'],
-                sources=sources)
+                # per-stream outputs only where a flow has several streams
+                sources=sources if 'ensembles' in out else [])
         return results
 
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):

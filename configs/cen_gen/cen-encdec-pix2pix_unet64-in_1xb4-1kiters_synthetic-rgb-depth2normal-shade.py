@@ -1,0 +1,34 @@
+# CPU-sized multimodal multitask CEN-enc & dec (Eq. 8, Table 9) on the
+# synthetic scenes: RGB + Depth -> Normal + Shade. Variants by the
+# generator's encoder_exchange / decoder_exchange / encoder_weights.
+_base_ = ['./cen-dec-pix2pix_unet64-in_1xb4-1kiters_synthetic-rgb2semseg-depth.py']
+
+source_domains = ['rgb', 'depth_zbuffer']
+target_domains = ['normal', 'reshading']
+flows = [dict(sources=source_domains, target=t) for t in target_domains]
+
+model = dict(
+    flows=flows,
+    generator=dict(encoder_exchange=True, decoder_exchange=True))
+
+data = dict(
+    source_domains=source_domains,
+    target_domain=None,
+    target_domains=target_domains)
+train_dataloader = dict(dataset=data)
+val_dataloader = dict(dataset=data)
+test_dataloader = val_dataloader
+custom_hooks = [dict(type='GammaSparsityHook', lam=1e-3, interval=50)]
+
+val_evaluator = dict(
+    _delete_=True,
+    metrics=[
+        dict(
+            type=metric,
+            prefix=t,
+            pred_key=f'pred_img_{t}',
+            gt_key=f'gt_img_{t}',
+            convention='paper') for t in target_domains
+        for metric in ('CENMAE', 'CENMSE')
+    ])
+test_evaluator = val_evaluator
