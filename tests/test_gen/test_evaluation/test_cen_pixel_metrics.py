@@ -48,3 +48,28 @@ def test_numpy_images_mask_and_errors():
     with pytest.raises(ValueError, match='has shape'):
         CENMSE().process(None, [dict(gt_img=torch.zeros(3, 4, 4),
                                      pred_img=torch.zeros(3, 5, 4))])
+
+
+def test_paper_convention_known_values():
+    """The paper's MAE is on [-1, 1] images (twice the plain one) and its
+    "MSE" is the root mean squared error on [-1, 1], per image, x100."""
+    mae = CENMAE(pred_key='pred_img_normal', prefix='normal',
+                 convention='paper')
+    mse = CENMSE(prefix='ens', convention='paper')
+    for metric in (mae, mse):
+        metric.process(None, samples())
+    assert mae.evaluate(2) == {'normal/MAE_paper': pytest.approx(40.)}
+    # ensemble errors 0.4 and 0 on [0, 1] -> 0.8 and 0 on [-1, 1]:
+    # RMSE 0.8 and 0, mean 0.4 -> 40
+    assert mse.evaluate(2) == {'ens/MSE_paper': pytest.approx(40.)}
+    # against a direct computation on [-1, 1] images
+    rng = np.random.default_rng(1)
+    gt = rng.integers(0, 256, (3, 5, 6)).astype(np.float64)
+    pred = rng.integers(0, 256, (3, 5, 6)).astype(np.float64)
+    metric = CENMSE(convention='paper')
+    metric.process(None, [dict(gt_img=torch.from_numpy(gt),
+                               output=dict(pred_img=torch.from_numpy(pred)))])
+    rmse = np.sqrt(np.mean((gt / 127.5 - pred / 127.5)**2))
+    assert metric.evaluate(1)['MSE_paper'] == pytest.approx(100 * rmse)
+    with pytest.raises(ValueError, match='convention'):
+        CENMAE(convention='official')
