@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import cen_mm.gen  # noqa: F401
-from cen_mm.gen.datasets import write_synthetic_taskonomy
+from cen_mm.datasets import write_synthetic_taskonomy
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get('CEN_MM_DATA', ROOT.parent / 'shared' / 'data'))
@@ -115,7 +115,7 @@ def test_settings_on_real_taskonomy_views(config, tmp_path):
 
 @pytest.fixture(scope='module')
 def scenes(tmp_path_factory):
-    root = tmp_path_factory.mktemp('scenes')
+    root = tmp_path_factory.mktemp('data') / 'scenes'
     write_synthetic_taskonomy(str(root), num_train=2, num_val=2, size=32,
                               seed=0)
     return root

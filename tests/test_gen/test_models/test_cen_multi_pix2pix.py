@@ -12,7 +12,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
-from cen_mm.gen.datasets import write_synthetic_taskonomy
+from cen_mm.datasets import write_synthetic_taskonomy
 
 CONFIGS = Path(__file__).resolve().parents[3] / 'configs' / 'cen_gen'
 CYCLE = 'pix2pix_unet64-in_1xb4-1kiters_synthetic-rgb-shade-texture.py'
@@ -46,7 +46,7 @@ def _batch(cfg, root, num=2):
 
 @pytest.fixture(scope='module')
 def scenes(tmp_path_factory):
-    root = tmp_path_factory.mktemp('scenes')
+    root = tmp_path_factory.mktemp('data') / 'scenes'
     write_synthetic_taskonomy(str(root), num_train=2, num_val=2, size=32,
                               seed=0)
     return root
