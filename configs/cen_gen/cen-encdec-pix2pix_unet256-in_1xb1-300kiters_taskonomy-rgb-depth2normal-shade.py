@@ -12,16 +12,12 @@ source_domains = ['rgb', 'depth_euclidean']
 target_domains = ['normal', 'reshading']
 flows = [dict(sources=source_domains, target=t) for t in target_domains]
 
-model = dict(flows=flows,
+model = dict(
+    flows=flows,
     generator=dict(encoder_exchange=True, decoder_exchange=True))
-# L1 on γ (λ = 1e-3); exchange statistics per decoder (task) stream
-custom_hooks = [
-    dict(
-        type='GammaSparsityHook',
-        lam=1e-3,
-        interval=100,
-        stream_names=target_domains)
-]
+# L1 on γ (λ = 1e-3); exchange statistics by stream index (encoder: the
+# inputs, decoder: the tasks)
+custom_hooks = [dict(type='GammaSparsityHook', lam=1e-3, interval=100)]
 
 data = dict(
     source_domains=source_domains,

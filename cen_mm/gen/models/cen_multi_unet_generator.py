@@ -14,11 +14,12 @@ from torch import Tensor
 
 from cen_mm.cnn import ExchangeIN, StreamEnsemble
 
+from .weight_init import BIAS_INITS, NORM_INITS, init_norms_and_biases
+
 __all__ = ['CENMultiUnetGenerator']
 
 WEIGHT_SHARING = ('shared', 'unit', 'stream')
 COMBINE_RULES = ('identity', 'softmax')
-NORM_INITS = ('ones', 'uniform')
 
 
 def _branch_sizes(units: Sequence[int], sharing: str) -> List[int]:
@@ -132,7 +133,10 @@ class CENMultiUnetGenerator(nn.Module):
         dropout_layers (Sequence[int]): Decoder layers followed by
             Dropout(0.5). Default: (1, 2, 3).
         ensemble_detach (bool): Ensemble detached outputs. Default: True.
-        norm_init (str): ``'ones'`` or ``'uniform'`` IN γ. Default: 'ones'.
+        norm_init (str): ``'ones'`` or ``'uniform'`` (official) IN γ.
+            Default: 'ones'.
+        bias_init (str): ``'zeros'`` or ``'pytorch'`` (official) conv
+            biases. Default: 'zeros'.
         init_cfg (dict, optional): ``dict(type='normal', gain=0.02)``.
     """
 
@@ -154,6 +158,7 @@ class CENMultiUnetGenerator(nn.Module):
                  dropout_layers: Sequence[int] = (1, 2, 3),
                  ensemble_detach: bool = True,
                  norm_init: str = 'ones',
+                 bias_init: str = 'zeros',
                  init_cfg: Optional[Dict] = dict(type='normal', gain=0.02)
                  ) -> None:
         super().__init__()
@@ -181,6 +186,9 @@ class CENMultiUnetGenerator(nn.Module):
         if norm_init not in NORM_INITS:
             raise ValueError(f'{name}: norm_init must be one of '
                              f'{NORM_INITS}, got {norm_init!r}')
+        if bias_init not in BIAS_INITS:
+            raise ValueError(f'{name}: bias_init must be one of '
+                             f'{BIAS_INITS}, got {bias_init!r}')
         if init_cfg is not None and init_cfg.get('type', 'normal') != 'normal':
             raise ValueError(f"{name}: only init_cfg type 'normal' is "
                              f'supported, got {init_cfg!r}')
@@ -192,6 +200,7 @@ class CENMultiUnetGenerator(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.norm_init = norm_init
+        self.bias_init = bias_init
         self.init_gain = 0.02 if init_cfg is None else init_cfg.get(
             'gain', 0.02)
         self.exchange_layers = self._check_layers(
@@ -423,8 +432,8 @@ class CENMultiUnetGenerator(nn.Module):
     def init_weights(self, pretrained: Optional[str] = None,
                      strict: bool = True) -> None:
         """Initialise as :meth:`CENUnetGenerator.init_weights`: conv/deconv
-        weights ~ N(0, gain), IN γ by ``norm_init``, IN β = 0, biases at
-        PyTorch's default; or load ``pretrained``."""
+        weights ~ N(0, gain), IN γ by ``norm_init``, IN β = 0, biases by
+        ``bias_init``; or load ``pretrained``."""
         if isinstance(pretrained, str):
             load_checkpoint(self, pretrained, strict=strict,
                             logger=MMLogger.get_current_instance())
@@ -435,9 +444,4 @@ class CENMultiUnetGenerator(nn.Module):
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(module.weight, 0.0, self.init_gain)
-            elif isinstance(module, nn.InstanceNorm2d) and module.affine:
-                if self.norm_init == 'uniform':
-                    nn.init.uniform_(module.weight)
-                else:
-                    nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_norms_and_biases(self, self.norm_init, self.bias_init)

@@ -1,5 +1,7 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""The translation configs load, agree on the domains and build."""
+"""The translation configs load, agree on the domains and build: the
+fusion configs (CENPix2Pix, Tables 4-5) and the multitask / multimodal-
+multitask / cycle configs (CENMultiPix2Pix, Tables 6-9)."""
 import glob
 import os.path as osp
 
@@ -13,7 +15,10 @@ import cen_mm.gen  # noqa: F401
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
                       'cen_gen')
-CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+ALL_CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+CONFIGS = [p for p in ALL_CONFIGS
+           if Config.fromfile(p).model.type == 'CENPix2Pix']
+MULTI_CONFIGS = [p for p in ALL_CONFIGS if p not in CONFIGS]
 
 # Paper Table 4 and Table 5 cases: (sources, target)
 EXPECTED = {
@@ -91,3 +96,67 @@ def test_config_builds(name):
     gen = model.generators[cfg.model.target_domain]
     assert gen.num_streams == len(cfg.model.source_domains)
     assert gen.exchange_layers == gen.penalised_layers == (2, 3, 4)
+
+
+# Row families of Tables 6-9: task -> variants (CEN and baselines)
+TABLE_ROWS = {
+    'rgb2semseg-depth': {'cen-dec', 'hardshare', 'indiv'},
+    'texture2rgb-depth': {'cen-dec', 'hardshare', 'indiv'},
+    'rgb2semseg-depth-normal': {'cen-dec', 'indiv'},
+    'rgb-depth2normal-shade': {'cen-encdec', 'cen-enc', 'cen-dec', 'indiv'},
+    'rgb-shade-texture': {'cen-cycle-dec1', 'cen-cycle-dec3', 'cen-random',
+                          'cen-indep'},
+}
+
+
+def test_table_rows_have_configs():
+    found = {}
+    for path in MULTI_CONFIGS:
+        name = osp.basename(path)[:-3]
+        if 'taskonomy' not in name:
+            continue
+        variant, rest = name.split('-pix2pix_unet256-in_1xb1-300kiters_')
+        found.setdefault(rest[len('taskonomy-'):], set()).add(variant)
+    assert found == TABLE_ROWS
+
+
+def _dataset_flows(dataset):
+    if dataset.get('flows'):
+        return [(tuple(f['sources']), f['target']) for f in dataset.flows]
+    return [(tuple(dataset.source_domains), t)
+            for t in dataset.target_domains]
+
+
+@pytest.mark.parametrize('path', MULTI_CONFIGS, ids=osp.basename)
+def test_multi_flow_config_consistency(path):
+    cfg = load(path)
+    assert cfg.default_scope == 'mmagic'
+    assert cfg.model.type == 'CENMultiPix2Pix'
+    flows = [(tuple(f['sources']), f['target']) for f in cfg.model.flows]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert _dataset_flows(cfg[loader].dataset) == flows
+    expected = set()
+    for sources, target in flows:
+        expected.add((f'pred_img_{target}', target))
+        if cfg.model.units == 'per_flow' and len(sources) > 1:
+            expected |= {(f'pred_img_{target}_{s}', f'{target}/{s}')
+                         for s in sources}
+    seen = set()
+    for metric in cfg.val_evaluator.metrics:
+        key = metric.get('pred_key', metric.get('fake_key'))
+        seen.add((key, metric.prefix))
+        target = metric.get('gt_key', metric.get('real_key'))[len('gt_img_'):]
+        # the CPU demos report MAE / MSE for RGB too (FID / KID need the
+        # Inception weights)
+        if target == 'rgb' and 'taskonomy' in path:
+            assert metric.type in ('CENFID', 'CENKID')
+        else:
+            assert metric.type in ('CENMAE', 'CENMSE')
+            assert metric.convention == 'paper'
+        assert key.startswith(f'pred_img_{target}')
+    assert seen == expected
+    # no exchanging norm (units of one stream each) -> no L1 hook
+    single = cfg.model.units == 'per_flow' and all(
+        len(sources) == 1 for sources, _ in flows)
+    hooks = [h.type for h in cfg.custom_hooks]
+    assert hooks == ([] if single else ['GammaSparsityHook'])
