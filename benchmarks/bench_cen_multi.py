@@ -79,7 +79,7 @@ def make_step(gen, x, y, units=None):
         loss = F.l1_loss(out['streams'], y.expand_as(out['streams']))
         if 'ensembles' in out:
             loss = loss + F.l1_loss(out['ensembles'],
-                                    y[:out['ensembles'].size(0)])
+                                    y.expand_as(out['ensembles']))
         loss.backward()
         optim.step()
 
