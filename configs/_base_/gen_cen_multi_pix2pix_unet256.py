@@ -27,13 +27,19 @@ model = dict(
         norm_cfg=dict(threshold=1e-2, exchange_scope='any', sparsity='own'),
         dropout_layers=(1, 2, 3),
         ensemble_detach=True,
+        # official (PyTorch 1.0): norm_init='uniform', bias_init='pytorch'
+        norm_init='ones',
+        bias_init='zeros',
         init_cfg=dict(type='normal', gain=0.02)),
     discriminator=dict(
-        type='PatchDiscriminator',
+        type='CENPatchDiscriminator',  # mmagic's PatchDiscriminator + init
         in_channels=None,  # set per flow: cat(condition, output)
         base_channels=64,
         num_conv=3,
         norm_cfg=dict(type='IN', affine=True, track_running_stats=True),
+        # official (PyTorch 1.0): norm_init='uniform', bias_init='pytorch'
+        norm_init='ones',
+        bias_init='zeros',
         init_cfg=dict(type='normal', gain=0.02)),
     loss_config=dict(pixel_loss_weight=100.0),
     slim_loss_weight=0.,
