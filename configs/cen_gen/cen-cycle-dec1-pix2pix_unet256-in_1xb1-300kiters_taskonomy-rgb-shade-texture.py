@@ -43,11 +43,19 @@ default_hooks = dict(checkpoint=dict(interval=100000))
 # paper's MAE / MSE (x100 on [-1, 1], MSE = root mean squared error)
 # otherwise
 val_evaluator = dict(metrics=[
-    dict(type=m, prefix=prefix, fake_key=key, real_key=f"gt_img_{f['target']}",
-         channel_order='bgr') if f['target'] == 'rgb' else dict(
-             type=m, prefix=prefix, pred_key=key,
-             gt_key=f"gt_img_{f['target']}", convention='paper')
-    for f in flows
+    dict(
+        type=m,
+        prefix=prefix,
+        fake_key=key,
+        real_key=f"gt_img_{f['target']}",
+        channel_order='bgr',
+        minmax_stretch=True)  # official per-image min-max stretch
+    if f['target'] == 'rgb' else dict(
+        type=m,
+        prefix=prefix,
+        pred_key=key,
+        gt_key=f"gt_img_{f['target']}",
+        convention='paper') for f in flows
     for prefix, key in [(f['target'], f"pred_img_{f['target']}")] +
     [(f"{f['target']}/{s}", f"pred_img_{f['target']}_{s}")
      for s in f['sources']]

@@ -150,6 +150,7 @@ def test_multi_flow_config_consistency(path):
         # Inception weights)
         if target == 'rgb' and 'taskonomy' in path:
             assert metric.type in ('CENFID', 'CENKID')
+            assert metric.minmax_stretch  # official, as the fusion configs
         else:
             assert metric.type in ('CENMAE', 'CENMSE')
             assert metric.convention == 'paper'
