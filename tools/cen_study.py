@@ -15,6 +15,8 @@ Examples::
         --cfg-options train_cfg.max_epochs=10
     # translation (Table 4), CEN vs concat / average / self-att (middle)
     nice -n 10 python tools/cen_study.py gen --out work_dirs/study_gen.json
+    # check that every variant's config builds (no training)
+    python tools/cen_study.py seg --dry-run
 
 Each run appends one JSON line ``{study, variant, seed, metrics, params,
 fusion_params, seconds}`` to ``--out`` (runs already there are skipped, so an
@@ -179,8 +181,9 @@ def params_table() -> str:
     return '\n'.join(rows)
 
 
-def run_one(config: str, overrides: Dict, seed: int, work_dir: str,
-            cfg_options: Dict) -> Dict:
+def variant_config(config: str, overrides: Dict, seed: int, work_dir: str,
+                   cfg_options: Dict) -> Config:
+    """The base config with a variant's overrides (hooks replaced)."""
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(overrides)
     if 'custom_hooks' in overrides:
@@ -190,6 +193,19 @@ def run_one(config: str, overrides: Dict, seed: int, work_dir: str,
     cfg.randomness = dict(seed=seed)
     cfg.work_dir = work_dir
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1)
+    return cfg
+
+
+def build_only(cfg: Config) -> Dict:
+    """Build the variant's model (no training): a config check."""
+    from mmengine.registry import MODELS, init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    return count_params(MODELS.build(cfg.model))
+
+
+def run_one(config: str, overrides: Dict, seed: int, work_dir: str,
+            cfg_options: Dict) -> Dict:
+    cfg = variant_config(config, overrides, seed, work_dir, cfg_options)
     runner = build_runner(cfg)
     start = time.time()
     runner.train()
@@ -233,6 +249,8 @@ def main() -> None:
     parser.add_argument('--work-dir', default='work_dirs/cen_study')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every run')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='only build every variant and count parameters')
     args = parser.parse_args()
     if args.study == 'params':
         print(params_table())
@@ -250,6 +268,14 @@ def main() -> None:
     if unknown:
         raise SystemExit(f'unknown variants {unknown}; choose from '
                          f'{sorted(table)}')
+    if args.dry_run:
+        for name in names:
+            counts = build_only(variant_config(config, table[name], 0,
+                                               args.work_dir,
+                                               args.cfg_options))
+            print(f'{name}: {counts["params"]} parameters, '
+                  f'{counts["fusion_params"]} for fusion')
+        return
     records = []
     if osp.exists(args.out):
         with open(args.out) as f:
