@@ -30,6 +30,12 @@ def parse_args() -> argparse.Namespace:
         '(mmseg IoUMetric `output_dir`, `keep_results=True`)')
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where drawn predictions are saved (segmentation: '
+        'input, ground truth, every stream and the ensemble as labelled '
+        'overlays with a class legend; translation: every stream, the '
+        'ensemble and the target side by side)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -62,6 +68,45 @@ def setup_out(cfg, out: str) -> None:
         evaluator['keep_results'] = True
 
 
+def setup_show_dir(cfg, show_dir: str) -> None:
+    """Draw every test sample into ``show_dir``.
+
+    Segmentation (mmseg's ``--show-dir``): the visualisation hook draws each
+    prediction (with cen_mm's visualiser: input, ground truth, every stream
+    and the ensemble, labelled, with a class legend) and the visualiser's
+    backends write it under ``show_dir``. Translation (mmagic's convention):
+    ``BasicVisualizationHook`` + ``ConcatImageVisualizer`` write, per
+    sample, each source stream's output, the ensemble and the target side
+    by side (``show_dir/<timestamp>/vis_data/vis_image/``).
+    """
+    if cfg.get('default_scope') == 'mmagic':
+        model = cfg.model
+        sources = model.get('source_domains')
+        target = model.get('target_domain')
+        if not sources or not target:
+            raise KeyError('--show-dir for translation needs '
+                           'model.source_domains and model.target_domain')
+        cfg.default_hooks['visualization'] = dict(
+            type='BasicVisualizationHook', interval=1)
+        cfg.visualizer = dict(
+            type='ConcatImageVisualizer',
+            fn_key=f'img_{target}_path',
+            img_keys=[f'pred_img_{s}' for s in sources] +
+            ['pred_img', 'gt_img'],
+            vis_backends=[dict(type='LocalVisBackend')],
+            save_dir=show_dir)
+        return
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise KeyError('--show-dir needs default_hooks.visualization in the '
+                       'config (e.g. SegVisualizationHook)')
+    hook['draw'] = True
+    hook['interval'] = 1
+    if 'visualizer' not in cfg:
+        raise KeyError('--show-dir needs a `visualizer` in the config')
+    cfg.visualizer['save_dir'] = show_dir
+
+
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
@@ -72,6 +117,8 @@ def main() -> None:
         setup_tta(cfg)
     if args.out is not None:
         setup_out(cfg, args.out)
+    if args.show_dir is not None:
+        setup_show_dir(cfg, args.show_dir)
     runner = build_runner(cfg)
     runner.test()
 

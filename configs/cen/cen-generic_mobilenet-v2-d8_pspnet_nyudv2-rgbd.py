@@ -2,13 +2,13 @@
 # mmseg's PSPNet model config with its MobileNetV2-d8 backbone (as in
 # mmseg's mobilenet_v2 configs) becomes a 2-stream RGB-D CEN by changing a
 # few keys:
-# - segmentor `CENEncoderDecoder` with `fold_inputs=True`: the stacked
-#   [RGB, depth] input is folded into the batch, so the unchanged
-#   MobileNetV2 shares every conv between the streams;
+# - segmentor `CENEncoderDecoder`: the stacked [RGB, depth] input is folded
+#   into the batch, so the unchanged MobileNetV2 shares every conv between
+#   the streams;
 # - backbone `norm_cfg` = ExchangeBN: one BN per stream, channel exchange at
 #   every BN, L1 on each stream's own part of γ (the paper's main text);
-# - head `CENPSPHead` with private, non-exchanging BNs per stream and a
-#   learned ensemble; no auxiliary FCN head (mmseg's is single-stream);
+# - the stock PSPHead and FCN auxiliary head become multi-stream heads
+#   (shared convs, private non-exchanging BNs per stream, learned ensemble);
 # - `CENSegDataPreProcessor` with the official RGB-D normalisation.
 _base_ = [
     'mmseg::_base_/models/pspnet_r50-d8.py',
@@ -17,7 +17,6 @@ _base_ = [
 ]
 custom_imports = dict(
     imports=['cen_mm.seg', 'cen_mm.engine'], allow_failed_imports=False)
-stream_names = ('rgb', 'depth')
 crop_size = (500, 500)
 data_preprocessor = dict(
     _delete_=True,
@@ -34,10 +33,7 @@ model = dict(
     type='CENEncoderDecoder',
     data_preprocessor=data_preprocessor,
     pretrained='mmcls://mobilenet_v2',
-    num_streams=2,
-    stream_names=stream_names,
-    stream_channels=(3, 3),
-    fold_inputs=True,
+    stream_names=('rgb', 'depth'),
     backbone=dict(
         _delete_=True,
         type='MobileNetV2',
@@ -47,21 +43,13 @@ model = dict(
         out_indices=(1, 2, 4, 6),
         norm_cfg=dict(
             type='ExchangeBN',
-            num_streams=2,
             requires_grad=True,
             exchange=True,
             threshold=2e-2,
             exchange_scope='any',
             sparsity='own')),
-    decode_head=dict(
-        type='CENPSPHead',
-        in_channels=320,
-        num_classes=40,
-        num_streams=2,
-        stream_names=stream_names,
-        ensemble=dict(detach=True),
-        norm_cfg=dict(
-            type='ExchangeBN', requires_grad=True, exchange=False,
-            sparsity='none')),
-    auxiliary_head=None)
+    # mmseg's PSPHead and FCNHead (its SyncBN becomes a private BN per
+    # stream); only the input widths and classes change.
+    decode_head=dict(in_channels=320, num_classes=40),
+    auxiliary_head=dict(in_channels=96, num_classes=40))
 custom_hooks = [dict(type='GammaSparsityHook', lam=6e-4)]

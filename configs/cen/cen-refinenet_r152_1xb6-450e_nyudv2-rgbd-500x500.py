@@ -42,6 +42,6 @@ train_dataloader = dict(
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True))
 custom_hooks = [
-    dict(type='GammaSparsityHook', lam=6e-4, stream_names=('rgb', 'depth'))
+    dict(type='GammaSparsityHook', lam=6e-4)
 ]
 randomness = dict(seed=42)

@@ -1,6 +1,6 @@
 # Demo: CEN RefineNet on the synthetic RGB-D scenes (5 classes that only
 # the pair colour x depth profile separates; generated on first use into
-# data/synthetic_rgbd). Trains from scratch on a CPU in minutes (20 epochs
+# data/synthetic_rgbd). Trains from scratch on a CPU in minutes (40 epochs
 # of 8 iterations; 0.75 s per iteration on 2 idle cores; ensemble mIoU
 # about 38-40 on the 20 validation scenes after 15-20 epochs): the
 # official architecture (CEN ResNet-50 with exchange after every bottleneck
@@ -13,7 +13,8 @@
 # penalised γ reach θ (and channels are exchanged) within this short run:
 # with 6e-4 or 1e-2 no γ gets below θ in 320 iterations and the depth stream
 # stays at ~26 mIoU; with 5e-2 every penalised γ falls below θ by epoch ~15
-# and the depth stream rises to ~41 mIoU (see docs/benchmarks.md, "Demo").
+# and the depth stream rises to ~41 mIoU (see README.md, "What the main job
+# prints").
 _base_ = [
     '../_base_/models/cen_resnet50_refinenet.py',
     '../_base_/datasets/synthetic_rgbd.py',
@@ -39,6 +40,9 @@ enc_lrs = [2e-2, 1e-2, 4e-3]
 dec_lrs = [2e-2, 1e-2, 4e-3]
 optim_wrapper = dict(
     type='OptimWrapper',
+    # mmengine's constructor, logging a summary instead of one line per
+    # parameter.
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(
         type='SGD', lr=dec_lrs[0], momentum=0.9, weight_decay=1e-5),
     paramwise_cfg=dict(custom_keys={
@@ -69,11 +73,7 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 custom_hooks = [
-    dict(
-        type='GammaSparsityHook',
-        lam=5e-2,
-        interval=10,
-        stream_names=('rgb', 'depth'))
+    dict(type='GammaSparsityHook', lam=5e-2, interval=10)
 ]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -86,3 +86,21 @@ def test_nyudv2_sample_train_val_tta(tmp_path):
     tta_metrics = runner.test()
     for key in ('mIoU', 'rgb/mIoU', 'depth/mIoU'):
         assert 0 <= tta_metrics[key] <= 100
+
+    # tools/test.py --show-dir: labelled panels of input, GT, rgb, depth
+    # and ensemble for the real sample, through the visualisation hook.
+    import importlib.util
+
+    import mmcv
+    spec = importlib.util.spec_from_file_location(
+        'cen_mm_tools_test_e2e', str(ROOT / 'tools' / 'test.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cfg = small_nyudv2_config(str(tmp_path / 'show'))
+    cfg.load_from = ckpt
+    tool.setup_show_dir(cfg, str(tmp_path / 'show_dir'))
+    Runner.from_cfg(cfg).test()
+    drawn = sorted((tmp_path / 'show_dir').rglob('*.png'))
+    assert [p.name for p in drawn] == ['test_000464.png_0.png']
+    img = mmcv.imread(str(drawn[0]))
+    assert img.shape[1] == 5 * 640 and img.shape[0] > 22 + 480

@@ -49,7 +49,9 @@ class GammaSparsityHook(Hook):
     - ``train/gamma_below_thr``: fraction of the penalised γ entries whose
       magnitude is below the exchange threshold θ (over all layers);
     - ``train/exchanged_{stream}``: fraction of channels that stream takes
-      from the other streams, over the channels of all exchanging layers;
+      from the other streams, over the channels of all exchanging or
+      penalised layers (plain per-stream norms, e.g. in the decoder, are
+      left out);
     - with ``log_per_layer``, the same two values per layer as
       ``train/gamma_below_thr/{layer}`` and
       ``train/exchanged_{stream}/{layer}``.
@@ -61,7 +63,10 @@ class GammaSparsityHook(Hook):
         interval (int): Logging interval in training iterations. Default: 50.
         log_per_layer (bool): Also log per-layer statistics. Default: False.
         stream_names (Sequence[str], optional): Names used in the logged keys
-            for the streams; defaults to their indices ``0, 1, ...``.
+            for the streams. Default: None, i.e. the model's
+            ``stream_names`` (declared once, on the model), else the
+            indices ``0, 1, ...``. Names given here must equal the model's;
+            a mismatch is an error before training starts.
 
     Example:
         >>> custom_hooks = [dict(type='GammaSparsityHook', lam=6e-4)]
@@ -93,7 +98,19 @@ class GammaSparsityHook(Hook):
     # -- installation ------------------------------------------------------
     def before_train(self, runner) -> None:
         """Find the exchanging norms and hook every optimizer."""
-        self.layers = exchange_norms(unwrap_model(runner.model))
+        model = unwrap_model(runner.model)
+        model_names = getattr(model, 'stream_names', None)
+        if model_names is not None:
+            model_names = list(model_names)
+            if self.stream_names is not None and \
+                    self.stream_names != model_names:
+                raise ValueError(
+                    f'GammaSparsityHook: stream_names {self.stream_names} do '
+                    f'not match the model\'s stream_names {model_names}; '
+                    'leave them out of the hook config (they are read from '
+                    'the model)')
+            self.stream_names = model_names
+        self.layers = exchange_norms(model)
         if not self.layers:
             raise RuntimeError(
                 'GammaSparsityHook: the model has no exchanging norm '
@@ -188,6 +205,8 @@ class GammaSparsityHook(Hook):
         channels = defaultdict(int)
         for layer_name, layer in self.layers:
             below, total = layer.penalised_below_threshold()
+            if total == 0 and not layer.exchange:
+                continue  # never exchanges, never penalised: nothing to log
             below_sum += below
             penalised_sum += total
             counts = layer.exchange_mask().sum(dim=1).tolist()

@@ -1,4 +1,4 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-from .inference import get_palette_for, inference_rgbd, init_cen_model
+from .inference import init_model, load_rgbd, rgbd_inference_pipeline
 
-__all__ = ['init_cen_model', 'inference_rgbd', 'get_palette_for']
+__all__ = ['init_model', 'load_rgbd', 'rgbd_inference_pipeline']

@@ -3,7 +3,7 @@
 from collections import OrderedDict
 from typing import Dict, List, Sequence
 
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import MMLogger
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 
@@ -22,18 +22,28 @@ class StreamIoUMetric(IoUMetric):
     dataset and the per-class formulas are IoUMetric's (official CEN also
     accumulates one confusion matrix over the whole set).
 
+    The stream names are not configured here: they come with the
+    predictions (the ``stream_names`` metainfo that
+    :class:`CENEncoderDecoder` declares), so they cannot disagree with the
+    model. Passing ``stream_names`` is refused at build time.
+
     Args:
-        stream_names (Sequence[str]): Stream names, as the segmentor's
-            ``stream_names``. Defaults to ``('rgb', 'depth')``.
+        per_class_table (bool): Print mmseg's per-class table for the
+            ensemble. The streams' tables are never printed (they repeat it
+            M times, mostly ``nan`` on small sets). Default: True.
         **kwargs: Arguments of :class:`mmseg.evaluation.IoUMetric`
             (``ignore_index``, ``iou_metrics``, ``nan_to_num``, ...).
     """
 
-    def __init__(self,
-                 stream_names: Sequence[str] = ('rgb', 'depth'),
-                 **kwargs) -> None:
+    def __init__(self, per_class_table: bool = True, **kwargs) -> None:
+        if 'stream_names' in kwargs:
+            raise TypeError(
+                f'{type(self).__name__}: stream_names are declared once, on '
+                'the model (CENEncoderDecoder.stream_names), and read from '
+                'its predictions; remove stream_names from the metric config')
         super().__init__(**kwargs)
-        self.stream_names = tuple(stream_names)
+        self.per_class_table = per_class_table
+        self.stream_names = None
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Accumulate intersections and unions for all predictions.
@@ -56,14 +66,22 @@ class StreamIoUMetric(IoUMetric):
         for sample, ens in zip(data_samples, ensemble):
             entry = dict(ens=ens)
             label = sample['gt_sem_seg']['data'].squeeze()
-            for name in self.stream_names:
+            names = sample.get('stream_names')
+            if names is None:
+                raise KeyError(
+                    f'{type(self).__name__}: the prediction of '
+                    f"{sample.get('img_path', '?')} has no 'stream_names' "
+                    '(it needs a multi-stream segmentor such as '
+                    'CENEncoderDecoder)')
+            names = tuple(names)
+            if self.stream_names is None:
+                self.stream_names = names
+            elif names != self.stream_names:
+                raise ValueError(
+                    f'{type(self).__name__}: stream names changed from '
+                    f'{self.stream_names} to {names}')
+            for name in names:
                 key = f'pred_sem_seg_{name}'
-                if key not in sample:
-                    raise KeyError(
-                        f'{type(self).__name__}: data sample of '
-                        f"{sample.get('img_path', '?')} has no {key!r} "
-                        f'(stream_names={self.stream_names}); keys: '
-                        f'{sorted(sample.keys())}')
                 pred = sample[key]['data'].squeeze()
                 entry[name] = self.intersect_and_union(
                     pred, label.to(pred), num_classes, self.ignore_index)
@@ -83,14 +101,27 @@ class StreamIoUMetric(IoUMetric):
         """
         if self.format_only:
             return super().compute_metrics(results)
-        logger: MMLogger = MMLogger.get_current_instance()
+        names = tuple(n for n in results[0] if n != 'ens') if results \
+            else ()
         metrics: Dict[str, float] = OrderedDict()
-        for name in ('ens', ) + self.stream_names:
-            print_log(f'{type(self).__name__}: {name}', logger)
-            stream = super().compute_metrics([r[name] for r in results])
+        for name in ('ens', ) + names:
+            stream = self._compute(name, [r[name] for r in results])
             if name == 'ens':
                 metrics.update(stream)
             else:
                 metrics.update(
                     (f'{name}/{key}', val) for key, val in stream.items())
         return metrics
+
+    def _compute(self, name: str, results: list) -> Dict[str, float]:
+        """IoUMetric's metrics, with its per-class table printed for the
+        ensemble only (if ``per_class_table``)."""
+        if name == 'ens' and self.per_class_table:
+            return super().compute_metrics(results)
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel('WARNING')  # IoUMetric prints its table at INFO
+        try:
+            return super().compute_metrics(results)
+        finally:
+            logger.setLevel(level)

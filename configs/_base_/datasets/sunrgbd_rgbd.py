@@ -79,7 +79,7 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # Ensemble as aAcc/mIoU/mAcc, each stream as rgb/mIoU, depth/mIoU, ...
+# (the stream names come from the model's predictions).
 val_evaluator = dict(
-    type='StreamIoUMetric', iou_metrics=['mIoU'],
-    stream_names=('rgb', 'depth'))
+    type='StreamIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

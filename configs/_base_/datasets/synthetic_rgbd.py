@@ -77,6 +77,5 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='StreamIoUMetric', iou_metrics=['mIoU'],
-    stream_names=('rgb', 'depth'))
+    type='StreamIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

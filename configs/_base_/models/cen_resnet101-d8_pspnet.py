@@ -4,11 +4,10 @@
 # multi-stream PSPHead with shared convs and private per-stream BN.
 # No auxiliary FCN head: mmseg's FCNHead is single-stream.
 custom_imports = dict(imports=['cen_mm.seg'], allow_failed_imports=False)
-stream_names = ('rgb', 'depth')
 norm_cfg = dict(type='ExchangeBN', requires_grad=True)
 data_preprocessor = dict(
     type='CENSegDataPreProcessor',
-    stream_channels=(3, 3),
+    stream_channels=(3, 3),  # modalities stacked [B, G, R, d, d, d]
     # Official CEN normalisation (see cen_resnet101_refinenet.py).
     mean=[123.675, 116.28, 103.53, 0., 0., 0.],
     std=[58.395, 57.12, 57.375, 5000., 5000., 5000.],
@@ -18,13 +17,13 @@ data_preprocessor = dict(
 model = dict(
     type='CENEncoderDecoder',
     data_preprocessor=data_preprocessor,
-    num_streams=2,
-    stream_names=stream_names,
+    # The streams, declared once: the preprocessor, backbone and heads
+    # get them from here.
+    stream_names=('rgb', 'depth'),
     slim_loss_weight=0.,
     backbone=dict(
         type='CENResNetV1c',
         depth=101,
-        in_channels=(3, 3),
         num_stages=4,
         out_indices=(0, 1, 2, 3),
         dilations=(1, 1, 2, 4),
@@ -46,8 +45,6 @@ model = dict(
         pool_scales=(1, 2, 3, 6),
         dropout_ratio=0.1,
         num_classes=40,
-        num_streams=2,
-        stream_names=stream_names,
         ensemble=dict(detach=True),
         norm_cfg=norm_cfg,
         align_corners=False,

@@ -5,11 +5,10 @@
 # with shared convs and a learned softmax ensemble of detached stream logits.
 # Inputs are stacked [B, G, R, d, d, d] (LoadRGBDFromFile, raw depth units).
 custom_imports = dict(imports=['cen_mm.seg'], allow_failed_imports=False)
-stream_names = ('rgb', 'depth')
 norm_cfg = dict(type='ExchangeBN', requires_grad=True)
 data_preprocessor = dict(
     type='CENSegDataPreProcessor',
-    stream_channels=(3, 3),
+    stream_channels=(3, 3),  # modalities stacked [B, G, R, d, d, d]
     # Official normalisation: ImageNet mean/std on RGB in RGB order; raw
     # uint16 depth x 1/5000 with no centring.
     mean=[123.675, 116.28, 103.53, 0., 0., 0.],
@@ -20,15 +19,15 @@ data_preprocessor = dict(
 model = dict(
     type='CENEncoderDecoder',
     data_preprocessor=data_preprocessor,
-    num_streams=2,
-    stream_names=stream_names,
+    # The streams, declared once: the preprocessor, backbone and heads
+    # get them from here.
+    stream_names=('rgb', 'depth'),
     # Official parity for the L1 on γ is loss_slim with 3 * 2e-4; the
     # default mechanism is GammaSparsityHook (see the full configs).
     slim_loss_weight=0.,
     backbone=dict(
         type='CENResNet',
         depth=101,
-        in_channels=(3, 3),
         num_stages=4,
         out_indices=(0, 1, 2, 3),
         strides=(1, 2, 2, 2),
@@ -49,8 +48,6 @@ model = dict(
         channels=256,
         top_channels=512,
         num_classes=40,
-        num_streams=2,
-        stream_names=stream_names,
         ensemble=dict(detach=True),
         rcu_residual='relu',
         feat_dropout_ratio=0.5,

@@ -11,6 +11,9 @@ enc_lrs = [5e-4, 2.5e-4, 1e-4]
 dec_lrs = [3e-3, 1.5e-3, 7e-4]
 optim_wrapper = dict(
     type='OptimWrapper',
+    # mmengine's constructor, logging a summary instead of one line per
+    # parameter.
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(
         type='SGD', lr=dec_lrs[0], momentum=0.9, weight_decay=1e-5),
     # `lr_group` tags the encoder's param groups for StagedLR.

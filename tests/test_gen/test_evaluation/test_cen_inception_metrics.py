@@ -332,3 +332,36 @@ def test_mmagic_evaluator_runs_all_stream_metrics_and_shares_features():
     mae = np.mean([(s.pred_img_normal - s.gt_img).abs().mean().item() / 255
                    for s in outputs])
     assert results['normal/MAE'] == pytest.approx(100 * mae, rel=1e-5)
+
+
+def test_few_images_warning():
+    """FID warns below feature dimension + 1 images, KID below 100."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    class Records(logging.Handler):
+
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    records = Records()
+    MMLogger.get_instance('test_few_images',
+                          log_level='INFO').addHandler(records)
+    extractor = TinyExtractor()  # 32-dimensional features
+    for num, expected in ((12, {'CENFID', 'CENKID'}), (40, {'CENKID'})):
+        records.messages = []
+        samples = make_samples(num, seed=0)
+        for metric in (CENFID(feature_extractor=extractor),
+                       CENKID(feature_extractor=extractor)):
+            metric.process(None, samples)
+            metric.evaluate(num)
+        warned = {m.split(':')[0] for m in records.messages
+                  if 'images, fewer than' in m}
+        assert warned == expected
+    assert any('on 40 images, fewer than 100' in m
+               for m in records.messages)

@@ -35,7 +35,7 @@ def test_config_structure(name, num_classes, train_dir, val_dir):
     assert cfg.test_dataloader == cfg.val_dataloader
     metric = METRICS.build(cfg.val_evaluator)
     assert isinstance(metric, StreamIoUMetric)
-    assert metric.stream_names == ('rgb', 'depth')
+    assert metric.stream_names is None  # read from the model's predictions
     for pipeline in (cfg.train_pipeline, cfg.test_pipeline,
                      cfg.tta_pipeline):
         Compose(copy.deepcopy(pipeline))

@@ -13,26 +13,30 @@ from cen_mm.seg.evaluation import StreamIoUMetric
 META = dict(classes=('a', 'b', 'c'))
 
 
-def make_sample(gt, ens, rgb, depth):
+def make_sample(gt, ens, rgb, depth, names=('rgb', 'depth')):
 
     def pix(x):
         return PixelData(data=torch.tensor(x).unsqueeze(0))
 
+    # The segmentor declares the stream names in every prediction.
     sample = SegDataSample(
-        gt_sem_seg=pix(gt), pred_sem_seg=pix(ens), img_path='x.png')
+        gt_sem_seg=pix(gt), pred_sem_seg=pix(ens),
+        metainfo=dict(img_path='x.png', stream_names=names))
     sample.set_data(dict(pred_sem_seg_rgb=pix(rgb),
                          pred_sem_seg_depth=pix(depth)))
     return sample
 
 
-def samples():
+def samples(names=('rgb', 'depth')):
     # Hand-computed below; 255 is ignored.
     first = make_sample(
         gt=[[0, 0, 1], [1, 2, 255]],
         ens=[[0, 0, 1], [1, 2, 0]],
         rgb=[[0, 1, 1], [1, 2, 2]],
-        depth=[[1, 1, 1], [1, 1, 1]])
-    second = make_sample(gt=[[2]], ens=[[2]], rgb=[[0]], depth=[[2]])
+        depth=[[1, 1, 1], [1, 1, 1]],
+        names=names)
+    second = make_sample(gt=[[2]], ens=[[2]], rgb=[[0]], depth=[[2]],
+                         names=names)
     return [first, second]
 
 
@@ -44,8 +48,7 @@ def evaluate(metric, data_samples):
 
 
 def test_known_numbers():
-    metric = METRICS.build(
-        dict(type='StreamIoUMetric', stream_names=('rgb', 'depth')))
+    metric = METRICS.build(dict(type='StreamIoUMetric'))
     assert isinstance(metric, StreamIoUMetric)
     res = evaluate(metric, samples())
     assert set(res) == {
@@ -68,7 +71,7 @@ def test_known_numbers():
 
 def test_matches_iou_metric_per_stream():
     data = samples()
-    ours = evaluate(StreamIoUMetric(stream_names=('rgb', 'depth')), data)
+    ours = evaluate(StreamIoUMetric(), data)
     assert {k: ours[k] for k in ('aAcc', 'mIoU', 'mAcc')} == evaluate(
         IoUMetric(), samples())
     for name in ('rgb', 'depth'):
@@ -81,13 +84,40 @@ def test_matches_iou_metric_per_stream():
 
 def test_more_metrics_and_one_stream():
     res = evaluate(
-        StreamIoUMetric(stream_names=('rgb', ), iou_metrics=['mIoU',
-                                                              'mDice']),
-        samples())
+        StreamIoUMetric(iou_metrics=['mIoU', 'mDice']), samples(('rgb', )))
     assert 'rgb/mDice' in res and 'mDice' in res and 'depth/mIoU' not in res
 
 
-def test_missing_stream_prediction_is_named():
+def test_stream_names_come_from_the_model():
+    # Declared on the model only: a metric config naming them is refused
+    # when it is built, before any evaluation.
+    with pytest.raises(TypeError, match='declared once, on the model'):
+        METRICS.build(dict(type='StreamIoUMetric', stream_names=('rgb', )))
     data = samples()
-    with pytest.raises(KeyError, match="pred_sem_seg_hha"):
-        evaluate(StreamIoUMetric(stream_names=('rgb', 'hha')), data)
+    data[0].set_metainfo(dict(stream_names=None))
+    with pytest.raises(KeyError, match="has no 'stream_names'"):
+        evaluate(StreamIoUMetric(), data)
+
+
+def test_per_class_table_only_for_the_ensemble():
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    class Records(logging.Handler):
+
+        def __init__(self):
+            super().__init__()
+            self.text = ''
+
+        def emit(self, record):
+            self.text += record.getMessage() + '\n'
+
+    records = Records()
+    MMLogger.get_instance('test_stream_iou_tables',
+                          log_level='INFO').addHandler(records)
+    evaluate(StreamIoUMetric(), samples())
+    assert records.text.count('per class results') == 1
+    records.text = ''
+    evaluate(StreamIoUMetric(per_class_table=False), samples())
+    assert 'per class results' not in records.text

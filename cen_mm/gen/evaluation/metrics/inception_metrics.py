@@ -1,5 +1,6 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 """FID and KID between predicted and ground-truth images of a val set."""
+import logging
 from functools import lru_cache
 from typing import Callable, List, Optional, Sequence, Union
 
@@ -8,6 +9,7 @@ import torch
 import torch.nn as nn
 from mmagic.registry import METRICS, MODELS
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from torch import Tensor
 
@@ -203,10 +205,24 @@ class PairedFeatureMetric(BaseMetric):
             size = len(self.results)
         return super().evaluate(size)
 
+    #: Fewer images than this make the value unreliable (a warning); None
+    #: means the feature dimension + 1.
+    min_images: Optional[int] = 0
+    few_images_reason = ''
+
     def compute_metrics(self, results: list) -> dict:
         """Compare the collected fake and real features."""
         fake = np.stack([r['fake'] for r in results])
         real = np.stack([r['real'] for r in results])
+        minimum = self.min_images
+        if minimum is None:
+            minimum = fake.shape[1] + 1
+        if len(results) < minimum:
+            print_log(
+                f'{type(self).__name__}: computed on {len(results)} images, '
+                f'fewer than {minimum} ({self.few_images_reason}); '
+                'compare it only with values computed on the same number '
+                'of images', logger='current', level=logging.WARNING)
         return self.compute_from_features(fake, real)
 
     def compute_from_features(self, fake: np.ndarray,
@@ -238,6 +254,11 @@ class CENFID(PairedFeatureMetric):
         **kwargs: Arguments of :class:`PairedFeatureMetric`.
     """
 
+    min_images = None
+    few_images_reason = ('the feature dimension + 1, 2049 for Inception: '
+                         'the covariance is rank deficient and FID is '
+                         'biased upwards')
+
     def __init__(self, method: str = 'auto', **kwargs) -> None:
         super().__init__(**kwargs)
         if method not in ('auto', 'svd', 'sqrtm'):
@@ -266,6 +287,10 @@ class CENKID(PairedFeatureMetric):
         seed (int): Seed of the subset sampling. Default: 0.
         **kwargs: Arguments of :class:`PairedFeatureMetric`.
     """
+
+    min_images = 100
+    few_images_reason = ('KID is unbiased, but its spread over subsets is '
+                         'large on so few images')
 
     def __init__(self,
                  num_subsets: int = 50,

@@ -11,7 +11,10 @@ from mmseg.registry import TRANSFORMS
 
 from .hha import NYU_INTRINSICS, depth_to_hha
 
-__all__ = ['LoadRGBDFromFile', 'LoadRGBDAnnotations']
+__all__ = [
+    'LoadRGBDFromFile', 'LoadRGBDFromNDArray', 'LoadRGBDAnnotations',
+    'check_rgb_array', 'check_depth_array'
+]
 
 
 def _read_bytes(path: str, kind: str, backend_args: Optional[dict]) -> bytes:
@@ -26,6 +29,59 @@ def _decode(content: bytes, path: str, kind: str, backend: str) -> np.ndarray:
     if img is None:
         raise ValueError(f'{kind} {path} could not be decoded as an image')
     return img
+
+
+def check_rgb_array(img: np.ndarray, name: str = 'RGB image') -> np.ndarray:
+    """Check a colour image: an ``(H, W, 3)`` uint8 array (B, G, R order as
+    decoded by mmcv/cv2).
+
+    Args:
+        img (np.ndarray): The image.
+        name (str): What ``img`` is (a file name, say) for error messages.
+
+    Returns:
+        np.ndarray: ``img``.
+    """
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(
+            f'{name} must have 3 colour channels, got shape {img.shape} '
+            '(grayscale and RGBA images are refused)')
+    if img.dtype != np.uint8:
+        raise ValueError(f'{name} must be 8-bit, got dtype {img.dtype}')
+    return img
+
+
+def check_depth_array(depth: np.ndarray,
+                      name: str = 'depth map',
+                      allow_8bit: bool = False) -> np.ndarray:
+    """Check a depth map: a single-channel ``(H, W)`` (or ``(H, W, 1)``)
+    integer or float array in raw sensor units.
+
+    Args:
+        depth (np.ndarray): The depth map.
+        name (str): What ``depth`` is, for error messages.
+        allow_8bit (bool): Accept uint8 (usually a visualisation, not
+            metric depth). Default: False.
+
+    Returns:
+        np.ndarray: The depth map as ``(H, W)``.
+    """
+    depth = np.asarray(depth)
+    if depth.ndim == 3 and depth.shape[2] == 1:
+        depth = depth[..., 0]
+    if depth.ndim != 2:
+        raise ValueError(
+            f'{name} must be single-channel, got shape {depth.shape} (a '
+            'colourised or HHA image?)')
+    if depth.dtype == np.uint8 and not allow_8bit:
+        raise ValueError(
+            f'{name} is 8-bit but 16-bit depth (e.g. metres x 5000 as '
+            'uint16) is expected; pass allow_8bit_depth=True if this is '
+            'intended')
+    if depth.dtype.kind not in 'uif':
+        raise ValueError(f'{name} has unsupported dtype {depth.dtype}')
+    return depth
 
 
 @TRANSFORMS.register_module()
@@ -98,33 +154,13 @@ class LoadRGBDFromFile(BaseTransform):
     def _load_rgb(self, path: str) -> np.ndarray:
         content = _read_bytes(path, 'RGB image', self.backend_args)
         img = _decode(content, path, 'RGB image', self.imdecode_backend)
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(
-                f'RGB image {path} must have 3 colour channels, got shape '
-                f'{img.shape} (grayscale and RGBA images are refused)')
-        if img.dtype != np.uint8:
-            raise ValueError(
-                f'RGB image {path} must be 8-bit, got dtype {img.dtype}')
-        return img
+        return check_rgb_array(img, f'RGB image {path}')
 
     def _load_depth(self, path: str) -> np.ndarray:
         content = _read_bytes(path, 'depth map', self.backend_args)
         depth = _decode(content, path, 'depth map', self.imdecode_backend)
-        if depth.ndim == 3 and depth.shape[2] == 1:
-            depth = depth[..., 0]
-        if depth.ndim != 2:
-            raise ValueError(
-                f'depth map {path} must be single-channel, got shape '
-                f'{depth.shape} (a colourised or HHA image?)')
-        if depth.dtype == np.uint8 and not self.allow_8bit_depth:
-            raise ValueError(
-                f'depth map {path} is 8-bit but 16-bit depth (e.g. metres x '
-                '5000 as uint16) is expected; pass allow_8bit_depth=True if '
-                'this is intended')
-        if depth.dtype.kind not in 'uif':
-            raise ValueError(
-                f'depth map {path} has unsupported dtype {depth.dtype}')
-        return depth
+        return check_depth_array(depth, f'depth map {path}',
+                                 self.allow_8bit_depth)
 
     def transform(self, results: dict) -> dict:
         """Load and stack the two modalities.
@@ -139,13 +175,18 @@ class LoadRGBDFromFile(BaseTransform):
         depth_path = results.get('depth_path')
         if depth_path is None:
             raise KeyError(f'no depth_path for RGB image {rgb_path}')
-        rgb = self._load_rgb(rgb_path)
-        depth = self._load_depth(depth_path)
+        return self._stack(results, self._load_rgb(rgb_path),
+                           self._load_depth(depth_path),
+                           f'RGB image {rgb_path}',
+                           f'depth map {depth_path}')
+
+    def _stack(self, results: dict, rgb: np.ndarray, depth: np.ndarray,
+               rgb_name: str, depth_name: str) -> dict:
+        """Stack checked colour and depth arrays into ``results['img']``."""
         if depth.shape != rgb.shape[:2]:
             raise ValueError(
-                f'depth map {depth_path} has size {depth.shape} (H, W) but '
-                f'RGB image {rgb_path} has size {rgb.shape[:2]}')
-
+                f'{depth_name} has size {depth.shape} (H, W) but {rgb_name} '
+                f'has size {rgb.shape[:2]}')
         depth = depth.astype(np.float32)
         if self.hha:
             # Per-sample intrinsics (e.g. SUN RGB-D's sensors) win.
@@ -168,6 +209,70 @@ class LoadRGBDFromFile(BaseTransform):
                 f'allow_8bit_depth={self.allow_8bit_depth}, '
                 f"imdecode_backend='{self.imdecode_backend}', "
                 f'backend_args={self.backend_args})')
+
+
+@TRANSFORMS.register_module()
+class LoadRGBDFromNDArray(LoadRGBDFromFile):
+    """Stack an RGB-D pair given as arrays, like :class:`LoadRGBDFromFile`.
+
+    The RGB-D counterpart of mmseg's ``LoadImageFromNDArray``, for inference
+    on images already in memory (see :func:`cen_mm.seg.apis.init_model`).
+    ``results['img']`` is either an ``(H, W, 4)`` RGB-D array (B, G, R in
+    0..255, then the raw depth; e.g. ``np.dstack([bgr, depth])``) or an
+    ``(H, W, 3)`` uint8 colour image with the depth map in
+    ``results['depth']``. The output is what :class:`LoadRGBDFromFile` makes
+    of the same pair with the same arguments.
+
+    Required Keys:
+
+    - img
+    - depth (optional)
+
+    Modified Keys:
+
+    - img (np.float32, (H, W, 3 + depth_channels))
+    - img_path (None if absent)
+    - img_shape
+    - ori_shape
+
+    Args:
+        **kwargs: Arguments of :class:`LoadRGBDFromFile` (``depth_scale``,
+            ``depth_channels``, ``hha``, ``allow_8bit_depth`` ...).
+    """
+
+    def transform(self, results: dict) -> dict:
+        """Check and stack the arrays.
+
+        Args:
+            results (dict): Result dict with ``img`` (and ``depth``).
+
+        Returns:
+            dict: The result dict with ``img``, ``img_shape``, ``ori_shape``.
+        """
+        img = np.asarray(results['img'])
+        if 'depth' in results:
+            rgb, depth = img, results.pop('depth')
+        elif img.ndim == 3 and img.shape[2] == 4:
+            rgb, depth = img[..., :3], img[..., 3]
+            if rgb.dtype != np.uint8:
+                if rgb.min() < 0 or rgb.max() > 255 or \
+                        not np.array_equal(rgb, np.round(rgb)):
+                    raise ValueError(
+                        'RGB-D array: the colour channels must hold 0..255 '
+                        'integers (B, G, R), got values in '
+                        f'[{rgb.min()}, {rgb.max()}]')
+                rgb = rgb.astype(np.uint8)
+        else:
+            raise ValueError(
+                'RGB-D array: expected img of shape (H, W, 4) (B, G, R, raw '
+                'depth) or (H, W, 3) with results["depth"], got shape '
+                f'{img.shape}')
+        results.setdefault('img_path', None)
+        return self._stack(
+            results, check_rgb_array(rgb, 'RGB-D array colour channels'),
+            check_depth_array(depth, 'RGB-D array depth channel',
+                              self.allow_8bit_depth),
+            'the colour image', 'the depth map')
 
 
 @TRANSFORMS.register_module()

@@ -4,15 +4,11 @@
 Wang et al., "Channel Exchanging Networks for Multimodal and Multitask Dense
 Image Prediction", TPAMI 2023, Sec. 3 and the segmentation appendix.
 """
-import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 from mmcv.cnn import build_norm_layer
 from mmseg.models.backbones.resnet import Bottleneck, ResNet
 from mmseg.registry import MODELS
-from torch import Tensor
-
-from cen_mm.cnn import fold_channels
 
 __all__ = ['CENBottleneck', 'CENResNet', 'CENResNetV1c']
 
@@ -65,17 +61,17 @@ class CENBottleneck(Bottleneck):
 
 @MODELS.register_module()
 class CENResNet(ResNet):
-    """ResNet backbone of CEN for M modalities (mmseg ``ResNet`` subclass).
+    """ResNet backbone of CEN for M streams (mmseg ``ResNet`` subclass).
 
-    The input holds the M modalities stacked along channels,
-    ``(N, sum(in_channels), H, W)``. The stem folds them into the batch,
-    ``(M * N, C, H, W)`` with ``C = lcm(in_channels)`` (a modality with fewer
-    channels is repeated, e.g. 1-channel depth -> 3 channels), and every
-    convolution is shared by the streams. Each norm is an exchanging norm
-    holding one private norm per stream; it exchanges channels only at
-    ``exchange_sites`` of every bottleneck (official: the norm after the 3x3
-    conv, i.e. 16/33/50 sites for depth 50/101/152). The 4 stage outputs are
-    returned stream-folded, ``(M * N, C_i, H_i, W_i)``.
+    The input is stream-folded, ``(M * N, in_channels, H, W)``:
+    :class:`CENEncoderDecoder` folds the channel-stacked modalities into the
+    batch (widening a modality with fewer channels, e.g. 1-channel depth, to
+    ``in_channels``), so every convolution is shared by the streams. Each
+    norm is an exchanging norm holding one private norm per stream; it
+    exchanges channels only at ``exchange_sites`` of every bottleneck
+    (official: the norm after the 3x3 conv, i.e. 16/33/50 sites for depth
+    50/101/152). The 4 stage outputs stay stream-folded,
+    ``(M * N, C_i, H_i, W_i)``.
 
     The official backbone is ``style='pytorch'`` with the 7x7 torchvision
     stem (``deep_stem=False``), trained with frozen BN statistics
@@ -86,9 +82,10 @@ class CENResNet(ResNet):
 
     Args:
         depth (int): Depth of the ResNet, one of 50, 101, 152.
-        in_channels (Sequence[int]): Channels of each modality, in the order
-            they are stacked; M = ``len(in_channels)`` >= 2.
-            Default: ``(3, 3)``.
+        num_streams (int): Number of streams M >= 2; filled in by
+            :class:`CENEncoderDecoder`. Default: 2.
+        in_channels (int): Channels of each stream after folding.
+            Default: 3.
         norm_cfg (dict): Config of the norm used everywhere; its type must be
             an exchanging norm (``ExchangeBN`` / ``ExchangeIN``).
             ``num_streams`` defaults to M, ``exchange`` to False and
@@ -107,7 +104,8 @@ class CENResNet(ResNet):
 
     def __init__(self,
                  depth: int,
-                 in_channels: Sequence[int] = (3, 3),
+                 num_streams: int = 2,
+                 in_channels: int = 3,
                  norm_cfg: Dict = dict(type='ExchangeBN', requires_grad=True),
                  exchange_sites: Sequence[str] = ('norm2', ),
                  exchange_cfg: Dict = dict(
@@ -117,23 +115,26 @@ class CENResNet(ResNet):
                 self.arch_settings[depth][0] is not Bottleneck:
             raise KeyError(f'CENResNet: depth must be one of 50, 101, 152 '
                            f'(bottleneck ResNets), got {depth!r}')
-        if isinstance(in_channels, int) or len(in_channels) < 2 or not all(
-                isinstance(c, int) and c > 0 for c in in_channels):
+        if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(
-                'CENResNet: in_channels must list the channels of each of '
-                f'M >= 2 modalities, e.g. (3, 3); got {in_channels!r}')
+                'CENResNet: in_channels must be the channel count of one '
+                f'stream-folded stream (e.g. 3), got {in_channels!r}; the '
+                'per-modality channels are declared once, as '
+                'CENEncoderDecoder.stream_channels')
+        if int(num_streams) != num_streams or num_streams < 2:
+            raise ValueError('CENResNet: num_streams must be an integer >= 2, '
+                             f'got {num_streams!r}')
         unknown = set(exchange_sites) - set(_BOTTLENECK_SITES)
         if unknown:
             raise ValueError(f'CENResNet: exchange_sites must be a subset of '
                              f'{_BOTTLENECK_SITES}, got {tuple(unknown)}')
         # Plain attributes read by ``make_res_layer`` during ResNet.__init__.
-        self.stream_channels = tuple(in_channels)
-        self.num_streams = len(self.stream_channels)
+        self.num_streams = int(num_streams)
         self.exchange_sites = tuple(exchange_sites)
         self.exchange_cfg = dict(exchange_cfg or {})
         super().__init__(
             depth=depth,
-            in_channels=math.lcm(*self.stream_channels),
+            in_channels=in_channels,
             norm_cfg=self._stream_norm_cfg(norm_cfg, self.num_streams),
             **kwargs)
 
@@ -151,7 +152,7 @@ class CENResNet(ResNet):
         if cfg['num_streams'] != num_streams:
             raise ValueError(
                 f'CENResNet: norm_cfg.num_streams={cfg["num_streams"]} does '
-                f'not match the {num_streams} modalities in in_channels')
+                f'not match the backbone num_streams={num_streams}')
         cfg.setdefault('exchange', False)
         cfg.setdefault('sparsity', 'none')
         return cfg
@@ -164,23 +165,6 @@ class CENResNet(ResNet):
                 exchange_sites=self.exchange_sites,
                 exchange_cfg=self.exchange_cfg)
         return super().make_res_layer(**kwargs)
-
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        """Fold the channel-stacked modalities into the batch and run.
-
-        Args:
-            x (Tensor): Input of shape ``(N, sum(in_channels), H, W)``.
-
-        Returns:
-            tuple[Tensor]: Stream-folded stage outputs ``(M * N, C_i, h, w)``.
-        """
-        expected = sum(self.stream_channels)
-        if x.dim() != 4 or x.size(1) != expected:
-            raise ValueError(
-                f'CENResNet: expected an input (N, {expected}, H, W) with the '
-                f'modalities {self.stream_channels} stacked along channels '
-                f'(in_channels), got shape {tuple(x.shape)}')
-        return super().forward(fold_channels(x, self.stream_channels))
 
     def train(self, mode: bool = True) -> 'CENResNet':
         """Set train mode (keeping norms frozen with ``norm_eval``).

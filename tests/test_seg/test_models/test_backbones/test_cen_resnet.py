@@ -27,7 +27,7 @@ def _randomise_norms(model, seed=0):
 
 def test_registered_and_builds_from_cfg():
     model = MODELS.build(
-        dict(type='CENResNet', depth=50, in_channels=(3, 3), **TINY))
+        dict(type='CENResNet', depth=50, **TINY))
     assert isinstance(model, CENResNet)
     assert isinstance(model.layer1[0], CENBottleneck)
     assert model.num_streams == 2
@@ -35,12 +35,13 @@ def test_registered_and_builds_from_cfg():
                                         **TINY)), CENResNetV1c)
 
 
-@pytest.mark.parametrize('in_channels', [(3, 3), (3, 3, 3), (3, 1)])
-def test_output_shapes(in_channels):
-    model = CENResNet(depth=50, in_channels=in_channels, **TINY)
-    m, n = len(in_channels), 2
-    assert model.conv1.in_channels == 3  # lcm of the modality widths
-    outs = model(torch.randn(n, sum(in_channels), 32, 32))
+@pytest.mark.parametrize('m', [2, 3])
+def test_output_shapes(m):
+    """Stream-folded in, stream-folded out (the segmentor folds)."""
+    model = CENResNet(depth=50, num_streams=m, **TINY)
+    n = 2
+    assert model.conv1.in_channels == 3
+    outs = model(torch.randn(m * n, 3, 32, 32))
     assert [tuple(o.shape) for o in outs] == [(m * n, 16, 8, 8),
                                               (m * n, 32, 4, 4),
                                               (m * n, 64, 2, 2),
@@ -51,7 +52,7 @@ def test_output_shapes(in_channels):
 def test_deep_stem_v1c_matches_mmseg_names():
     cen = CENResNetV1c(depth=50, **TINY).eval()
     plain = ResNetV1c(depth=50, **TINY)
-    outs = cen(torch.randn(1, 6, 32, 32))
+    outs = cen(torch.randn(2, 3, 32, 32))
     assert outs[0].shape == (2, 16, 8, 8)
     # Every plain key maps onto a CEN key (streams.{m}. inserted for norms).
     cen_keys = set(cen.state_dict())
@@ -64,12 +65,12 @@ def test_equals_plain_resnet_per_stream():
     """Exchange off + identical stream norms == mmseg ResNet per modality."""
     plain = ResNet(depth=50, **TINY)
     _randomise_norms(plain)
-    cen = CENResNet(depth=50, in_channels=(3, 3), exchange_sites=(), **TINY)
+    cen = CENResNet(depth=50, exchange_sites=(), **TINY)
     # A single-stream state dict fills every stream (pretrained expansion).
     missing, unexpected = cen.load_state_dict(plain.state_dict(), strict=False)
     assert not missing and not unexpected
     rgb, depth = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)
-    x = torch.cat([rgb, depth], dim=1)
+    x = torch.cat([rgb, depth])  # stream-folded
     for mode in (False, True):  # eval (running stats), train (batch stats)
         cen.train(mode)
         plain.train(mode)
@@ -123,7 +124,7 @@ def test_exchange_happens_only_at_sites(sites):
 
     for name, layer in exchange_norms(model):
         layer.register_forward_hook(hook(name))
-    model(torch.randn(2, 6, 32, 32))
+    model(torch.randn(4, 3, 32, 32))
     suffixes = tuple('.bn' + site[-1] for site in sites)
     expected = [name for name, _ in exchange_norms(model)
                 if name.startswith('layer') and name.endswith(suffixes)]
@@ -138,7 +139,7 @@ def test_norm_eval_freezes_statistics():
     assert bns and not any(bn.training for bn in bns)
     before = {k: v.clone() for k, v in model.state_dict().items()
               if 'running' in k or 'num_batches' in k}
-    out = model(torch.randn(2, 6, 32, 32))
+    out = model(torch.randn(4, 3, 32, 32))
     out[-1].sum().backward()
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -162,7 +163,6 @@ def test_pretrained_single_stream_checkpoint(tmp_path):
     torch.save(plain.state_dict(), ckpt)
     cen = CENResNet(
         depth=50,
-        in_channels=(3, 3),
         init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)),
         **TINY)
     cen.init_weights()
@@ -181,29 +181,23 @@ def test_pretrained_single_stream_checkpoint(tmp_path):
     # Identical modalities through identical streams: every stream equals
     # the single-stream network (the exchange swaps equal values).
     rgb = torch.randn(1, 3, 32, 32)
-    for out, ref in zip(cen(torch.cat([rgb, rgb], 1)), plain(rgb)):
+    for out, ref in zip(cen(torch.cat([rgb, rgb])), plain(rgb)):
         for stream_out in out.chunk(2):
             torch.testing.assert_close(stream_out, ref, atol=1e-5, rtol=0)
 
 
 def test_official_encoder_parameter_count():
     with torch.device('meta'):
-        model = CENResNet(depth=101, in_channels=(3, 3))
+        model = CENResNet(depth=101)
     count = sum(p.numel() for p in model.parameters())
     # Official ResNet-101 encoder group (2 streams): 42.606 M.
     assert round(count / 1e6, 3) == 42.606
 
 
-def test_bad_input_channels():
-    model = CENResNet(depth=50, in_channels=(3, 1), **TINY)
-    with pytest.raises(ValueError, match=r'CENResNet: expected an input '
-                       r'\(N, 4, H, W\).*got shape \(1, 6, 32, 32\)'):
-        model(torch.randn(1, 6, 32, 32))
-
-
 @pytest.mark.parametrize('kwargs,error,match', [
-    (dict(in_channels=(3, )), ValueError, 'M >= 2 modalities'),
-    (dict(in_channels=3), ValueError, 'M >= 2 modalities'),
+    (dict(in_channels=(3, 3)), ValueError,
+     'declared once, as CENEncoderDecoder.stream_channels'),
+    (dict(num_streams=1), ValueError, 'num_streams must be an integer >= 2'),
     (dict(depth=18), KeyError, 'depth must be one of 50, 101, 152'),
     (dict(norm_cfg=dict(type='BN')), ValueError, 'norm_cfg.type'),
     (dict(norm_cfg=dict(type='ExchangeBN', num_streams=3)), ValueError,

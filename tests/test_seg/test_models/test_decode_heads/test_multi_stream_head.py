@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.structures import PixelData
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.structures import SegDataSample
 
 from cen_mm.seg.models.decode_heads import (CENRefineNetHead,
@@ -99,17 +100,16 @@ def test_multiple_loss_decode_and_sum_of_equal_names():
                                    1.5 * single[f'{name}.loss_ce'])
 
 
-def test_predict_by_feat_stacks_ens_first_and_resizes():
+def test_predict_by_feat_is_mmseg_and_keeps_batch_blocks():
     head = build_head()
+    assert type(head).predict_by_feat is BaseDecodeHead.predict_by_feat
     n, k = 2, 3
     logits = torch.randn(3 * n, k, 4, 4)
     metas = [dict(img_shape=(8, 12), pad_shape=(8, 12))] * n
     out = head.predict_by_feat(logits, metas)
-    assert out.shape == (n, 3 * k, 8, 12)
-    up = F.interpolate(logits, size=(8, 12), mode='bilinear')
-    torch.testing.assert_close(out[:, :k], up[2 * n:])      # ens
-    torch.testing.assert_close(out[:, k:2 * k], up[:n])     # rgb
-    torch.testing.assert_close(out[:, 2 * k:], up[n:2 * n])  # depth
+    assert out.shape == (3 * n, k, 8, 12)
+    torch.testing.assert_close(
+        out, F.interpolate(logits, size=(8, 12), mode='bilinear'))
 
 
 def _grads_after(head, feats, samples, keys):

@@ -97,7 +97,12 @@ def test_loss_keys_and_three_streams():
 
 
 def test_other_norms_and_bad_arguments():
+    # A stock BN becomes a private BN per stream...
     head = build(norm_cfg=dict(type='BN'))
+    assert all(not layer.exchange for _, layer in exchange_norms(head))
+    assert exchange_norms(head)
+    # ... unless shared on purpose.
+    head = build(norm_cfg=dict(type='BN'), private_norms=False)
     assert not exchange_norms(head)
     assert head((torch.randn(4, 8, 6, 6), )).shape == (6, 3, 6, 6)
     with pytest.raises(ValueError, match='num_streams'):

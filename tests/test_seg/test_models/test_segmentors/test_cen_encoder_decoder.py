@@ -36,12 +36,10 @@ def _cfg(**kwargs):
             mean=[123.675, 116.28, 103.53, 0., 0., 0.],
             std=[58.395, 57.12, 57.375, 5000., 5000., 5000.],
             size_divisor=16),
-        num_streams=2,
         stream_names=('rgb', 'depth'),
         backbone=dict(
             type='CENResNet',
             depth=50,
-            in_channels=(3, 3),
             stem_channels=8,
             base_channels=4,
             out_indices=(0, 1, 2, 3)),
@@ -51,9 +49,7 @@ def _cfg(**kwargs):
             in_index=2,
             channels=64,
             dropout_ratio=0.,
-            num_classes=K,
-            num_streams=2,
-            stream_names=('rgb', 'depth')),
+            num_classes=K),
         test_cfg=ConfigDict(mode='whole'))
     cfg.update(kwargs)
     return cfg
@@ -178,9 +174,20 @@ def test_slide_inference_per_stream(model):
                                        whole.get(key).data)
         model.test_cfg = ConfigDict(
             mode='slide', crop_size=(32, 32), stride=(16, 16))
-        # Two overlapping windows.
+        # Two overlapping windows: mmseg's window average of each block.
         samples = model.predict(inputs, _samples(1, 32, 48))
         _check_stream_outputs(model, samples, (32, 48))
+        metas = [dict(img_shape=(32, 32), ori_shape=(32, 48))]
+        left = model.encode_decode(inputs[..., :32], metas)
+        right = model.encode_decode(inputs[..., 16:], metas)
+        assert left.shape == (3, K, 32, 32)  # (M + 1) * N blocks
+        ref = torch.zeros(3, K, 32, 48)
+        ref[..., :32] += left
+        ref[..., 16:] += right
+        ref[..., 16:32] /= 2
+        torch.testing.assert_close(
+            model.slide_inference(inputs, metas), ref, atol=1e-5,
+            rtol=1e-5)
         assert model.out_channels == K  # restored after the windows
     finally:
         model.test_cfg = ConfigDict(mode='whole')
@@ -206,39 +213,55 @@ def test_tta_merges_every_stream(model):
     assert merged.pred_sem_seg.data.shape == (1, 32, 32)
 
 
-def test_bad_configs():
-    with pytest.raises(ValueError,
-                       match="does not match the decode_head's num_streams"):
-        MODELS.build(_cfg(num_streams=3, stream_names=('a', 'b', 'c')))
-    with pytest.raises(ValueError, match='stream_names'):
-        MODELS.build(_cfg(stream_names=('rgb', )))
-    with pytest.raises(ValueError, match='needs stream_channels'):
-        MODELS.build(_cfg(fold_inputs=True))
+def test_streams_declared_once_on_the_model():
+    """The model's stream names/count reach the preprocessor, backbone and
+    heads; a conflicting value anywhere is a build-time error."""
+    cfg = _cfg(stream_names=('rgb', 'hha', 'normal'))
+    cfg['data_preprocessor'].update(
+        stream_channels=(3, 3, 3), mean=[0.] * 9, std=[1.] * 9,
+        bgr_to_rgb=(True, False, False))
+    model = MODELS.build(cfg)
+    assert model.num_streams == 3
+    assert model.data_preprocessor.stream_channels == (3, 3, 3)
+    assert model.backbone.num_streams == 3
+    assert model.decode_head.stream_names == ('rgb', 'hha', 'normal')
+    assert all(layer.num_streams == 3 for _, layer in exchange_norms(model))
+
+    for key, bad, match in (
+            ('num_streams', 3, 'num_streams=3 does not match'),
+            ('stream_names', ('rgb', ), r'stream_channels \(3, 3\) must'),
+            ('stream_names', ('rgb', 'rgb'), 'must give a unique'),
+            ('stream_names', ('rgb', 'ens'), 'must give a unique')):
+        with pytest.raises(ValueError, match=match):
+            MODELS.build(_cfg(**{key: bad}))
     cfg = _cfg()
-    cfg['decode_head'] = dict(
-        type='FCNHead', in_channels=64, in_index=2, channels=8,
-        num_classes=K)
-    with pytest.raises(TypeError, match='decode_head FCNHead is not a '
-                       'multi-stream head'):
+    cfg['decode_head']['stream_names'] = ('depth', 'rgb')
+    with pytest.raises(ValueError, match="decode_head stream_names=.* does "
+                       "not match the model's stream_names"):
         MODELS.build(cfg)
-    cfg = _cfg(auxiliary_head=dict(
-        type='FCNHead', in_channels=64, in_index=2, channels=8,
-        num_classes=K))
-    with pytest.raises(TypeError, match='auxiliary_head FCNHead is not a '
-                       'multi-stream head'):
+    cfg = _cfg()
+    cfg['backbone']['num_streams'] = 3
+    with pytest.raises(ValueError, match='backbone num_streams=3'):
+        MODELS.build(cfg)
+    with pytest.raises(ValueError, match=r'data_preprocessor '
+                       r'stream_channels=\(3, 3\) does not match'):
+        MODELS.build(_cfg(stream_channels=(3, 1)))
+    cfg = _cfg(neck=dict(type='Feature2Pyramid', embed_dim=4,
+                         norm_cfg=dict(type='ExchangeBN', num_streams=3)))
+    with pytest.raises(ValueError, match='neck.* num_streams=3 but the model '
+                       'declares 2 streams'):
         MODELS.build(cfg)
 
 
 def test_bad_head_output_shape(model):
-    with pytest.raises(ValueError, match=r'\(N, 15, H, W\)'):
-        model.postprocess_result(torch.zeros(1, K, 8, 8))
+    with pytest.raises(ValueError, match=r'3 batch blocks'):
+        model.postprocess_result(torch.zeros(2, K, 8, 8))
 
 
 def test_fold_inputs_with_generic_backbone():
-    """A stock mmseg ResNetV1c with an exchanging norm_cfg becomes a CEN
-    when the segmentor folds the stacked (3 + 1)-channel inputs."""
+    """A stock mmseg ResNetV1c with an exchanging norm_cfg becomes a CEN;
+    the segmentor folds the stacked (3 + 1)-channel inputs."""
     cfg = _cfg(
-        fold_inputs=True,
         stream_channels=(3, 1),
         backbone=dict(
             type='ResNetV1c',
@@ -246,7 +269,7 @@ def test_fold_inputs_with_generic_backbone():
             in_channels=3,
             stem_channels=8,
             base_channels=4,
-            norm_cfg=dict(type='ExchangeBN', num_streams=2)))
+            norm_cfg=dict(type='ExchangeBN')))
     cfg['data_preprocessor'].update(
         stream_channels=(3, 1), mean=[0.] * 4, std=[1.] * 4,
         bgr_to_rgb=(True, False))
@@ -262,3 +285,95 @@ def test_fold_inputs_with_generic_backbone():
     torch.testing.assert_close(feats[-1], ref[-1])
     with pytest.raises(ValueError, match=r'expected inputs \(N, 4, H, W\)'):
         model.extract_feat(torch.rand(2, 6, 32, 32))
+
+
+def test_stock_heads_and_auxiliary_heads_become_multi_stream():
+    """Stock mmseg decode and auxiliary heads in a config, made multi-stream
+    by the segmentor (shared convs, private norms, ensemble)."""
+    norm = dict(type='SyncBN', requires_grad=True)
+    cfg = _cfg(
+        decode_head=dict(
+            type='ASPPHead', in_channels=128, in_index=3, channels=8,
+            dilations=(1, 2), num_classes=K, norm_cfg=norm),
+        auxiliary_head=[
+            dict(type='FCNHead', in_channels=64, in_index=2, channels=8,
+                 num_convs=1, num_classes=K, norm_cfg=norm,
+                 loss_decode=dict(type='CrossEntropyLoss',
+                                  loss_weight=0.4)),
+            dict(type='FCNHead', in_channels=32, in_index=1, channels=8,
+                 num_convs=1, num_classes=K, norm_cfg=norm)
+        ])
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    assert type(model.decode_head).__name__ == 'CENASPPHead'
+    assert [type(h).__name__ for h in model.auxiliary_head] == \
+        ['CENFCNHead', 'CENFCNHead']
+    for head in [model.decode_head, *model.auxiliary_head]:
+        assert head.stream_names == ('rgb', 'depth')
+        norms = [mod for mod in head.modules()
+                 if type(mod).__name__ == 'ExchangeBN']
+        assert norms and not any(nm.exchange for nm in norms)
+    model.init_weights()
+    model.train()
+    data = model.data_preprocessor(
+        dict(inputs=[torch.rand(6, 32, 32) * 255 for _ in range(2)],
+             data_samples=_samples(2, 32, 32)), True)
+    losses = model(**data, mode='loss')
+    expected = {f'{prefix}.{name}.loss_ce'
+                for prefix in ('decode', 'aux_0', 'aux_1')
+                for name in ('rgb', 'depth', 'ens')}
+    assert expected <= set(losses)
+    # Each auxiliary head's losses are its stock losses per output.
+    aux = model.auxiliary_head[0]
+    feats = model.extract_feat(data['inputs'])
+    ref = aux.loss_by_feat(aux(feats), data['data_samples'])
+    model.eval()
+    samples = model.predict(data['inputs'], data['data_samples'])
+    assert samples[0].pred_sem_seg_depth.data.shape == (1, 32, 32)
+    assert set(ref) >= {'rgb.loss_ce', 'ens.loss_ce'}
+
+
+@pytest.mark.parametrize('mode', ['reinit', 'warn', 'error'])
+def test_gamma_init_below_threshold(mode, caplog):
+    """mmseg's zero_init_residual zeroes every bn3 γ; with exchanging norms
+    there, every bn3 channel would be exchanged from the first step."""
+    cfg = _cfg(
+        gamma_init=mode,
+        backbone=dict(
+            type='ResNetV1c', depth=50, in_channels=3, stem_channels=8,
+            base_channels=4, zero_init_residual=True,
+            norm_cfg=dict(type='ExchangeBN', exchange=True)))
+    cfg['decode_head'].update(in_channels=64)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    bn3 = [layer for name, layer in exchange_norms(model)
+           if name.endswith('.bn3')]
+    assert len(bn3) == 16
+    if mode == 'error':
+        with pytest.raises(ValueError, match=r'32 exchanging norm streams '
+                           r'start with γ below .*layer1\.0\.bn3\[rgb\]: '
+                           r'16/16 channels'):
+            model.init_weights()
+        return
+    model.init_weights()
+    gammas = torch.cat([layer.gamma.flatten() for layer in bn3])
+    if mode == 'reinit':
+        assert torch.equal(gammas, torch.ones_like(gammas))
+    else:
+        assert torch.equal(gammas, torch.zeros_like(gammas))
+    # Other norms keep their init.
+    assert torch.equal(model.backbone.layer1[0].bn2.gamma,
+                       torch.ones(2, 4))
+
+
+def test_gamma_init_partial_is_reported_not_reset():
+    """Scattered γ below θ (pretrained weights; the official code starts
+    from them) are reported, not re-initialised."""
+    model = MODELS.build(_cfg())
+    layer = model.backbone.layer1[0].bn2
+    with torch.no_grad():
+        layer.streams[1].weight[:2] = 1e-3
+    found = model.check_gamma_init()
+    assert found == ['backbone.layer1.0.bn2[depth]: 2/4 channels with '
+                     '|γ| < 0.02']
+    assert torch.equal(layer.streams[1].weight[:2], torch.full((2, ), 1e-3))

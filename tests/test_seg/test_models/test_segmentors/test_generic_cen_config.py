@@ -29,6 +29,7 @@ def _build():
     model_cfg.data_preprocessor.size = (64, 64)
     model_cfg.backbone.widen_factor = 0.25
     model_cfg.decode_head.update(in_channels=80, channels=16)
+    model_cfg.auxiliary_head.update(in_channels=24, channels=16)
     torch.manual_seed(0)
     model = MODELS.build(model_cfg)
     model.init_weights()
@@ -55,13 +56,18 @@ def test_generic_config_builds_cen():
     assert cfg.model.backbone.type == 'MobileNetV2'
     assert 'ResNetV1c' not in cfg.pretty_text
     model = _build()
-    assert isinstance(model, CENEncoderDecoder) and model.fold_inputs
+    assert isinstance(model, CENEncoderDecoder)
     assert isinstance(model.backbone, MobileNetV2)
-    assert not model.with_auxiliary_head
+    # mmseg's own PSPHead and FCN auxiliary head, made multi-stream.
+    assert type(model.decode_head).__name__ == 'CENPSPHead'
+    assert type(model.auxiliary_head).__name__ == 'CENFCNHead'
+    assert model.auxiliary_head.stream_names == ('rgb', 'depth')
     norms = dict(exchange_norms(model))
     backbone = [k for k in norms if k.startswith('backbone.')]
-    head = [k for k in norms if k.startswith('decode_head.')]
+    head = [k for k in norms if k.startswith(('decode_head.',
+                                               'auxiliary_head.'))]
     assert backbone and head
+    assert any(k.startswith('auxiliary_head.') for k in head)
     assert all(norms[k].exchange and norms[k].sparsity == 'own'
                for k in backbone)
     assert not any(norms[k].exchange or norms[k].sparsity != 'none'
@@ -77,7 +83,8 @@ def test_generic_config_loss_and_predict():
     assert data['inputs'].shape == (2, 6, 64, 64)
     losses = model(**data, mode='loss')
     assert {'decode.rgb.loss_ce', 'decode.depth.loss_ce',
-            'decode.ens.loss_ce'} <= set(losses)
+            'decode.ens.loss_ce', 'aux.rgb.loss_ce', 'aux.depth.loss_ce',
+            'aux.ens.loss_ce'} <= set(losses)
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     conv = model.backbone.conv1.conv.weight
     assert conv.grad is not None and conv.grad.abs().sum() > 0
