@@ -93,6 +93,7 @@ def setup_show_dir(cfg, show_dir: str) -> None:
             fn_key=f'img_{target}_path',
             img_keys=[f'pred_img_{s}' for s in sources] +
             ['pred_img', 'gt_img'],
+            bgr2rgb=True,  # mmagic's outputs are BGR, like cv2 images
             vis_backends=[dict(type='LocalVisBackend')],
             save_dir=show_dir)
         return
@@ -105,6 +106,8 @@ def setup_show_dir(cfg, show_dir: str) -> None:
     if 'visualizer' not in cfg:
         raise KeyError('--show-dir needs a `visualizer` in the config')
     cfg.visualizer['save_dir'] = show_dir
+    # A fixed name would reuse an existing visualiser (and its save_dir).
+    cfg.visualizer.pop('name', None)
 
 
 def main() -> None:

@@ -218,8 +218,10 @@ class CENPix2Pix(Pix2Pix):
                 break
             losses[f'loss_pixel_{source}'] = self.pixel_loss_weight * \
                 F.l1_loss(fake, real)
-        losses['loss_pixel_ens'] = self.pixel_loss_weight * F.l1_loss(
-            ensemble, real)
+        # With one stream the ensemble is that stream (detached): log its
+        # L1 without a `loss` prefix, so the logged total counts it once.
+        ens_key = 'loss_pixel_ens' if self.num_streams > 1 else 'pixel_ens'
+        losses[ens_key] = self.pixel_loss_weight * F.l1_loss(ensemble, real)
         if self.slim_loss_weight > 0:
             losses['loss_slim'] = self.slim_loss_weight * sparsity_loss(
                 self.generators)

@@ -2,7 +2,8 @@
 # mmseg's dilated ResNetV1c-101 (output stride 8) converted to CEN (shared
 # convs, per-stream BN, exchange after every bottleneck 3x3 conv) and a
 # multi-stream PSPHead with shared convs and private per-stream BN.
-# No auxiliary FCN head: mmseg's FCNHead is single-stream.
+# No auxiliary head (the official model has none; any mmseg head, e.g.
+# FCNHead, can be added as `auxiliary_head` and runs multi-stream).
 custom_imports = dict(imports=['cen_mm.seg'], allow_failed_imports=False)
 norm_cfg = dict(type='ExchangeBN', requires_grad=True)
 data_preprocessor = dict(

@@ -255,4 +255,9 @@ def test_single_stream_matches_mmagic_pix2pix_losses():
         float(log_ref['loss_gan_g']))
     assert float(log_ours['loss_pixel_shade']) == pytest.approx(
         float(log_ref['loss_pixel']))
+    # The one-stream ensemble (= the stream) is logged, not counted twice.
+    assert 'loss_pixel_ens' not in log_ours
+    assert float(log_ours['pixel_ens']) == pytest.approx(
+        float(log_ref['loss_pixel']))
+    assert float(log_ours['loss']) == pytest.approx(float(log_ref['loss']))
     assert isinstance(ours, CENPix2Pix)

