@@ -41,6 +41,7 @@ import torch
 from mmseg.models.backbones import ResNet
 
 import cen_mm.seg  # noqa: F401
+from cen_mm.cnn import fold_channels
 from cen_mm.seg.models.backbones import CENResNet
 
 
@@ -80,9 +81,20 @@ class PlainResNet(torch.nn.Module):
         return self.net(torch.cat(x.split(3, dim=1)))
 
 
+class StackedCEN(torch.nn.Module):
+    """CENResNet on stacked inputs, folded as CENEncoderDecoder folds."""
+
+    def __init__(self, depth, norm_eval):
+        super().__init__()
+        self.net = CENResNet(depth=depth, norm_eval=norm_eval)
+
+    def forward(self, x):
+        return self.net(fold_channels(x, (3, 3)))
+
+
 def build_models(depth, norm_eval, device):
     models = dict(
-        cen=CENResNet(depth=depth, in_channels=(3, 3), norm_eval=norm_eval),
+        cen=StackedCEN(depth, norm_eval),
         plain=PlainResNet(depth, norm_eval),
         loop=LoopResNet(depth, norm_eval))
     for model in models.values():

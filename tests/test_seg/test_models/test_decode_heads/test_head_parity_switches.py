@@ -38,15 +38,15 @@ def test_bicubic_resize_matches_opencv_inter_cubic():
     with torch.no_grad():
         logits = head(features())  # (3 blocks, K, 8, 8)
     metas = [dict(img_shape=(30, 37), pad_shape=(30, 37))]
-    out = head.predict_by_feat(logits, metas)  # (1, 3K, 30, 37)
-    blocks = [logits[-1:], logits[0:1], logits[1:2]]  # ens, rgb, depth
-    expected = np.concatenate([
+    out = head.predict_by_feat(logits, metas)  # (3 blocks, K, 30, 37)
+    assert out.shape == (3, K, 30, 37)
+    expected = np.stack([
         np.stack([
             cv2.resize(ch.numpy(), (37, 30), interpolation=cv2.INTER_CUBIC)
-            for ch in b[0]
-        ]) for b in blocks
+            for ch in block
+        ]) for block in logits  # rgb, depth, ens
     ])
-    np.testing.assert_allclose(out[0].detach().numpy(),
+    np.testing.assert_allclose(out.detach().numpy(),
                                expected,
                                rtol=1e-5,
                                atol=1e-5)

@@ -30,7 +30,7 @@ def tiny_cfg(**kwargs):
             std=[58.395, 57.12, 57.375, 5000., 5000., 5000.],
             size_divisor=32),
         backbone=dict(
-            type='CENResNet', depth=50, in_channels=(3, 3),
+            type='CENResNet', depth=50,
             stem_channels=8, base_channels=4,
             exchange_cfg=dict(threshold=2e-2, sparsity='own')),
         decode_head=dict(
@@ -199,8 +199,7 @@ def test_bad_variant_configs(kwargs, error, match):
 def test_ssma_needs_two_streams_and_generic_backbone_unshare_errors():
     cfg = tiny_cfg(
         num_streams=3, stream_names=('a', 'b', 'c'),
-        backbone=dict(in_channels=(3, 3, 3),
-                      exchange_cfg=dict(exchange_mode='none',
+        backbone=dict(exchange_cfg=dict(exchange_mode='none',
                                         sparsity='none')),
         decode_head=dict(num_streams=3, stream_names=('a', 'b', 'c')),
         fusion=dict(type='SSMAFusion', positions='late'))
@@ -208,8 +207,7 @@ def test_ssma_needs_two_streams_and_generic_backbone_unshare_errors():
     with pytest.raises(ValueError, match=r'fuses exactly \(2,\) streams'):
         MODELS.build(cfg)
     # A generic backbone with a layer that cannot be split per stream.
-    cfg = tiny_cfg(share_convs=False, fold_inputs=True,
-                   stream_channels=(3, 3),
+    cfg = tiny_cfg(share_convs=False, stream_channels=(3, 3),
                    backbone=dict(type='mmseg.MobileNetV2', widen_factor=0.25,
                                  norm_cfg=dict(type='BN')))
     cfg['backbone'] = dict(type='MobileNetV2', widen_factor=0.25,
