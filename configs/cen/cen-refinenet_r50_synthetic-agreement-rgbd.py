@@ -7,7 +7,8 @@
 # that the L1 term pushes only part of the penalised γ below θ instead of all
 # of them at once, and λ = 2e-2. 64 px crops and 20 epochs (160 iterations).
 # Measured (seed 0, one run each; docs/ablations.md): CEN ens/rgb/depth
-# 53.12 / 53.09 / 53.00 mIoU, no exchange 52.99 / 52.68 / 51.99 -- both at the
+# 53.12 / 53.09 / 53.00 mIoU, no exchange 52.99 / 52.68 / 51.99; with 40
+# epochs 53.73 / 53.81 / 53.51 vs 54.22 / 53.83 / 53.61 -- all at the
 # single-modality ceiling, i.e. not yet a demo that shows the point.
 _base_ = ['./cen-refinenet_r50_synthetic-rgbd.py']
 crop_size = (64, 64)
