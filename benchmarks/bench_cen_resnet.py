@@ -1,14 +1,18 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 """Train-step cost of the CEN ResNet backbone vs plain mmseg ResNet.
 
-Three models see the same 2 x N images (N RGB + N depth) per step:
+The models see the same 2 x N images (N RGB + N depth) per step:
 
-- ``cen``: :class:`CENResNet` (2 streams, stream-folded batch of 2N,
-  ExchangeBN everywhere, exchange at every bottleneck bn2);
+- ``cen{p}``: :class:`CENResNet` (2 streams, stream-folded batch of 2N,
+  ExchangeBN everywhere, exchange at every bottleneck bn2) with a fraction
+  p of every stream's penalised γ below θ (``--exchanged``, one model per
+  fraction), so p of the channels at every exchange site are exchanged;
 - ``plain``: mmseg's ``ResNet`` on the 2N images as one batch (one BN);
-- ``loop``: the official "list" style approximated with two plain ResNets
-  whose convs are tied (shared) and whose BNs are separate, run one stream
-  after the other.
+- ``loop`` (``--loop``): the official "list" style approximated with two
+  plain ResNets whose convs are tied and whose BNs are separate, run one
+  stream after the other;
+- ``cen{p}M4`` (``--streams4``): a 4-stream CEN on 4N images, for the cost
+  per stream.
 
 A step is forward + backward of ``sum(mean(stage_i))`` + an SGD (momentum)
 step. Models are interleaved within each repetition (rotating the order) and
@@ -16,24 +20,23 @@ medians are reported, of the wall time and, on CPU, of the process CPU time
 (``time.process_time``; on a machine shared with other jobs the wall time
 also counts the time the process waits for a core, the CPU time does not,
 so with ``--threads 1`` the CPU time is the robust number). Memory, per
-model, is measured in two honest ways:
+model, two allocator-level measures (not RSS):
 
 - ``saved``: bytes of the tensors autograd saves for backward (distinct
   storages, via ``torch.autograd.graph.saved_tensors_hooks``): exact and
   independent of the allocator, the dominant part of training memory;
-- ``rss``: the peak resident set size during one step minus the RSS before
-  it (Linux: ``/proc/self/clear_refs`` resets VmHWM; freed heap memory is
-  returned with ``malloc_trim`` first). It includes allocator effects and
-  is noisier.
+- ``allocator peak``: the peak of the bytes torch's allocator holds during
+  one step above the level before it, summed from the profiler's per-op
+  allocation and free records (``profile_memory=True``); on CUDA
+  ``torch.cuda.max_memory_allocated``.
 
 Usage::
 
     python benchmarks/bench_cen_resnet.py [--depth 101] [--n 2] [--size 128]
-        [--reps 7] [--norm-eval] [--device cpu]
+        [--reps 7] [--norm-eval] [--exchanged 0 0.3] [--loop] [--streams4]
+        [--threads 1] [--device cuda --amp]
 """
 import argparse
-import ctypes
-import gc
 import statistics
 import time
 
@@ -41,7 +44,7 @@ import torch
 from mmseg.models.backbones import ResNet
 
 import cen_mm.seg  # noqa: F401
-from cen_mm.cnn import fold_channels
+from cen_mm.cnn import exchange_norms, fold_channels
 from cen_mm.seg.models.backbones import CENResNet
 
 
@@ -84,32 +87,37 @@ class PlainResNet(torch.nn.Module):
 class StackedCEN(torch.nn.Module):
     """CENResNet on stacked inputs, folded as CENEncoderDecoder folds."""
 
-    def __init__(self, depth, norm_eval):
+    def __init__(self, depth, norm_eval, num_streams=2):
         super().__init__()
-        self.net = CENResNet(depth=depth, norm_eval=norm_eval)
+        self.num_streams = num_streams
+        self.net = CENResNet(depth=depth, num_streams=num_streams,
+                             norm_eval=norm_eval)
 
     def forward(self, x):
-        return self.net(fold_channels(x, (3, 3)))
+        return self.net(fold_channels(x, (3, ) * self.num_streams))
 
 
-def build_models(depth, norm_eval, device):
-    models = dict(
-        cen=StackedCEN(depth, norm_eval),
-        plain=PlainResNet(depth, norm_eval),
-        loop=LoopResNet(depth, norm_eval))
-    for model in models.values():
-        model.to(device).train()
-    return models
+def set_exchanged(model, fraction):
+    """Put ``fraction`` of every stream's penalised γ below θ."""
+    with torch.no_grad():
+        for _, layer in exchange_norms(model):
+            for m, norm in enumerate(layer.streams):
+                own = layer.sparsity_mask[m].nonzero().flatten()
+                picked = own[:round(fraction * len(own))]
+                norm.weight[picked] = layer.threshold / 2
 
 
-def make_step(model):
+def make_step(model, amp=False):
     optim = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    scaler = torch.amp.GradScaler(enabled=amp)
 
     def step(x):
         optim.zero_grad(set_to_none=True)
-        loss = sum(o.mean() for o in model(x))
-        loss.backward()
-        optim.step()
+        with torch.autocast(x.device.type, enabled=amp):
+            loss = sum(o.float().mean() for o in model(x))
+        scaler.scale(loss).backward()
+        scaler.step(optim)
+        scaler.update()
 
     return step
 
@@ -130,26 +138,19 @@ def saved_bytes(model, x):
     return sum(storages.values())
 
 
-def rss_peak_delta(step, x):
-    """Peak RSS during one step minus RSS before it, in bytes."""
-    gc.collect()
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except OSError:
-        pass
-
-    def read(key):
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(key):
-                    return int(line.split()[1]) * 1024
-        raise RuntimeError(f'{key} missing from /proc/self/status')
-
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    before = read('VmRSS')
-    step(x)
-    return read('VmHWM') - before
+def allocator_peak(step, x):
+    """Peak of the bytes held by torch's allocator during one step, above
+    the level before it, from the profiler's per-op allocation/free
+    records (``profile_memory=True``): allocator-exact, unlike RSS."""
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU],
+            profile_memory=True) as prof:
+        step(x)
+    level = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        level += event.self_cpu_memory_usage
+        peak = max(peak, level)
+    return peak
 
 
 def main():
@@ -163,6 +164,17 @@ def main():
     parser.add_argument('--norm-eval', action='store_true',
                         help='frozen BN statistics (official training)')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--exchanged', type=float, nargs='+', default=[0.0, 0.3],
+        help='fractions of each stream\'s penalised (own) γ set below θ at '
+        'every exchange site, one CEN model each (the official run ends '
+        'near 0.3)')
+    parser.add_argument('--loop', action='store_true',
+                        help='also time the per-stream loop')
+    parser.add_argument('--streams4', action='store_true',
+                        help='also time a 4-stream CEN on 4N images')
+    parser.add_argument('--amp', action='store_true',
+                        help='CUDA only: autocast float16')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -170,13 +182,27 @@ def main():
     device = torch.device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if device.type == 'cuda' \
         else (lambda: None)
-    models = build_models(args.depth, args.norm_eval, device)
-    steps = {name: make_step(model) for name, model in models.items()}
+    models = {'plain': PlainResNet(args.depth, args.norm_eval)}
+    if args.loop:
+        models['loop'] = LoopResNet(args.depth, args.norm_eval)
+    for fraction in args.exchanged:
+        cen = StackedCEN(args.depth, args.norm_eval)
+        set_exchanged(cen, fraction)
+        models[f'cen{fraction:.0%}'] = cen
+    if args.streams4:
+        cen = StackedCEN(args.depth, args.norm_eval, num_streams=4)
+        set_exchanged(cen, args.exchanged[-1])
+        models[f'cen{args.exchanged[-1]:.0%}M4'] = cen
+    for model in models.values():
+        model.to(device).train()
     x = torch.randn(args.n, 6, args.size, args.size, device=device)
+    inputs = {name: torch.cat([x, x.flip(1)], dim=1) if name.endswith('M4')
+              else x for name in models}
+    steps = {name: make_step(model, args.amp) for name, model in models.items()}
 
     for _ in range(args.warmup):
-        for step in steps.values():
-            step(x)
+        for name, step in steps.items():
+            step(inputs[name])
     times = {name: [] for name in steps}
     cpu_times = {name: [] for name in steps}
     for rep in range(args.reps):
@@ -186,40 +212,46 @@ def main():
         for name in names:
             sync()
             start, cpu_start = time.perf_counter(), time.process_time()
-            steps[name](x)
+            steps[name](inputs[name])
             sync()
             times[name].append(time.perf_counter() - start)
             cpu_times[name].append(time.process_time() - cpu_start)
 
     print(f'torch {torch.__version__}, device {device}, threads '
           f'{torch.get_num_threads()}, ResNet-{args.depth}, N={args.n} per '
-          f'stream (2N={2 * args.n} images), {args.size}px, '
-          f'norm_eval={args.norm_eval}, reps={args.reps}')
+          f'stream (2N={2 * args.n} images; M4: 4N), {args.size}px, '
+          f'norm_eval={args.norm_eval}, amp={args.amp}, reps={args.reps}, '
+          'cen{p}: p of the penalised γ below θ')
     med = {name: statistics.median(t) for name, t in times.items()}
     cpu = {name: statistics.median(t) for name, t in cpu_times.items()}
     for name, t in times.items():
-        saved = saved_bytes(models[name], x) / 2**20
-        line = (f'{name:>5}: wall median {med[name] * 1e3:8.1f} ms '
+        saved = saved_bytes(models[name], inputs[name]) / 2**20
+        line = (f'{name:>8}: wall median {med[name] * 1e3:8.1f} ms '
                 f'(min {min(t) * 1e3:.1f}, max {max(t) * 1e3:.1f}), '
                 f'CPU median {cpu[name] * 1e3:8.1f} ms '
                 f'(min {min(cpu_times[name]) * 1e3:.1f}); '
                 f'saved-for-backward {saved:7.1f} MiB')
         if device.type == 'cpu':
-            rss = rss_peak_delta(steps[name], x) / 2**20
-            line += f'; RSS peak delta {rss:7.1f} MiB'
+            peak = allocator_peak(steps[name], inputs[name]) / 2**20
+            line += f'; allocator peak {peak:7.1f} MiB'
         else:
             torch.cuda.reset_peak_memory_stats(device)
             base = torch.cuda.memory_allocated(device)
-            steps[name](x)
+            steps[name](inputs[name])
             sync()
             peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
             line += f'; CUDA peak delta {peak:7.1f} MiB'
-        print(line)
-    for label, value in (('wall', med), ('CPU', cpu)):
-        print(f'{label} time ratio cen/plain = '
-              f'{value["cen"] / value["plain"]:.3f}, cen/loop = '
-              f'{value["cen"] / value["loop"]:.3f}, loop/plain = '
-              f'{value["loop"] / value["plain"]:.3f}')
+        print(line, flush=True)
+    clocks = (('wall', med), ('CPU', cpu)) if device.type == 'cpu' else \
+        (('wall', med), )
+    for label, value in clocks:
+        ratios = [f'{name}/plain = {value[name] / value["plain"]:.3f}'
+                  for name in value if name != 'plain']
+        m4 = [n for n in value if n.endswith('M4')]
+        if m4:
+            ratios.append(f'{m4[0]}/{m4[0][:-2]} = '
+                          f'{value[m4[0]] / value[m4[0][:-2]]:.3f}')
+        print(f'{label} time ratio ' + ', '.join(ratios))
 
 
 if __name__ == '__main__':

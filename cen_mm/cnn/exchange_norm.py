@@ -4,10 +4,11 @@
 Wang et al., "Channel Exchanging Networks for Multimodal and Multitask Dense
 Image Prediction", TPAMI 2023, Eq. 3-4.
 """
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor
 
@@ -50,78 +51,80 @@ def _mix(weights: Tensor, streams: Tensor, transpose: bool = False) -> Tensor:
     return (weights[:, :, None, :, None] * streams[None]).sum(dim=1)
 
 
-def _streams_view(x: Tensor, num_streams: int) -> Tensor:
-    """View a contiguous ``(M * N, C, ...)`` tensor as ``(M, N, C, L)``."""
-    return x.view(num_streams, x.size(0) // num_streams, x.size(1), -1)
+def _repeat_per_sample(t: Optional[Tensor], n: int) -> Optional[Tensor]:
+    """``(M, C) -> (M * N * C,)``: a per-stream vector for every sample."""
+    return None if t is None else t[:, None].expand(-1, n, -1).reshape(-1)
 
 
-class _FoldedBatchNorm(torch.autograd.Function):
-    """Per-stream batch norm + exchange on a stream-folded ``(M, N, C, L)``
-    view, with a hand-written backward.
+def _sample_channel_norm(x: Tensor, num_streams: int, weight: Tensor,
+                         bias: Tensor, running_mean: Optional[Tensor],
+                         running_var: Optional[Tensor], use_input_stats: bool,
+                         momentum: float, eps: float) -> Tensor:
+    """Normalise every (sample, channel) of a folded batch in ONE
+    ``F.batch_norm`` call, with per-stream affine parameters.
 
-    Each stream runs torch's native batch-norm kernel on its contiguous slice
-    and writes straight into one output (no chunks, concatenation or layout
-    copies); the exchange, forward and backward, only touches the K
-    exchanged channels ``cols``. Running statistics are updated in place by
-    the native kernel, as ``nn.BatchNorm2d`` does.
+    The contiguous ``(M * N, C, ...)`` batch is viewed as ``(1, M*N*C, L)``,
+    i.e. every (sample, channel) pair becomes a batch-norm channel, and each
+    stream's ``(C,)`` vectors are repeated over its N samples. With
+    ``use_input_stats`` this is instance norm (what ``torch.instance_norm``
+    does internally); with running statistics it is any per-stream frozen
+    norm, a per-channel affine map. One fused native pass forward and
+    backward, public API only.
+
+    Args:
+        x (Tensor): Stream-folded input ``(M * N, C, ...)``.
+        weight, bias (Tensor): Per-stream γ and β, shape ``(M, C)``.
+        running_mean, running_var (Tensor, optional): Per-stream running
+            statistics ``(M, C)``; updated in place (averaged over the
+            samples, as ``nn.InstanceNorm2d``) when ``use_input_stats``.
+
+    Returns:
+        Tensor: A fresh ``(1, M*N*C, L)`` tensor (not a view, so in-place
+        ops on it need no ``CopySlices``); view it as ``x.shape``.
+    """
+    n = x.size(0) // num_streams
+    stats = [_repeat_per_sample(t, n) for t in (running_mean, running_var)]
+    out = F.batch_norm(
+        x.reshape(1, x.size(0) * x.size(1), -1), stats[0], stats[1],
+        _repeat_per_sample(weight, n), _repeat_per_sample(bias, n),
+        use_input_stats, momentum, eps)
+    if use_input_stats and running_mean is not None:
+        with torch.no_grad():
+            for src, dst in zip(stats, (running_mean, running_var)):
+                dst.copy_(src.view(num_streams, n, -1).mean(dim=1))
+    return out
+
+
+class _ExchangeChannels(torch.autograd.Function):
+    """In-place mix of the K channels ``cols`` of a fresh normalised batch.
+
+    ``y[o, :, k] <- Σ_m w[k, o, m] y[m, :, k]`` on the ``(M, N, C, L)`` view.
+    Unlike the autograd of ``index_copy_`` (which zero-fills and
+    scatter-adds full-size gradients), the backward touches the K channels
+    plus one copy of the incoming gradient: batch norm is channel-separable,
+    so un-mixing the gradient of those K channels is the whole backward.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, norms, batch_stats, factor, mix,
-                cols):
-        # Return a fresh tensor of the input's shape, never a view of one:
-        # in-place ReLUs and activation checkpointing modify the output.
-        out4d = torch.empty_like(x, memory_format=torch.contiguous_format)
-        x = _streams_view(x, len(norms))
-        out = _streams_view(out4d, len(norms))
-        stats = []
-        for m, norm in enumerate(norms):
-            running = (norm.running_mean, norm.running_var) \
-                if norm.track_running_stats else (None, None)
-            _, mean, invstd = torch.ops.aten.native_batch_norm.out(
-                x[m], weight[m], bias[m], *running, batch_stats, factor,
-                norm.eps, out=out[m], save_mean=x.new_empty(0),
-                save_invstd=x.new_empty(0))
-            stats.append((*running, mean, invstd))
-        if cols.numel():
-            out.index_copy_(2, cols, _mix(mix, out.index_select(2, cols)))
-        ctx.norms, ctx.stats, ctx.batch_stats = norms, stats, batch_stats
-        ctx.save_for_backward(x, weight, mix, cols)
-        return out4d
+    def forward(ctx, y, shape, cols, weights):
+        # `y` is contiguous and not a view; `shape` is its (M, N, C, L).
+        view = y.view(shape)
+        view.index_copy_(2, cols, _mix(weights, view.index_select(2, cols)))
+        ctx.mark_dirty(y)
+        ctx.shape = shape
+        ctx.save_for_backward(cols, weights)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, mix, cols = ctx.saved_tensors
-        grad4d = torch.empty(grad.shape, dtype=x.dtype, device=x.device)
-        grad = _streams_view(grad.contiguous(), len(ctx.norms))
-        grad_x = _streams_view(grad4d, len(ctx.norms))
-        grad_weight, grad_bias = torch.empty_like(weight), torch.empty_like(
-            weight)
-
-        def bn_backward(g, xs, m, index=slice(None), out=None):
-            stats = [t[index] if t is not None and t.numel() else t
-                     for t in ctx.stats[m]]
-            return torch.ops.aten.native_batch_norm_backward(
-                g, xs, weight[m][index], *stats, ctx.batch_stats,
-                ctx.norms[m].eps, [True, True, True]) if out is None else \
-                torch.ops.aten.native_batch_norm_backward.out(
-                    g, xs, weight[m][index], *stats, ctx.batch_stats,
-                    ctx.norms[m].eps, [True, True, True], out0=out[0],
-                    out1=out[1], out2=out[2])
-
-        for m in range(len(ctx.norms)):
-            bn_backward(grad[m], x[m], m,
-                        out=(grad_x[m], grad_weight[m], grad_bias[m]))
-        if cols.numel():
-            # Channel-separable: redo the exchanged channels with the
-            # gradient w.r.t. the pre-exchange output.
-            grad_k = _mix(mix, grad.index_select(2, cols), transpose=True)
-            x_k = x.index_select(2, cols)
-            for m in range(len(ctx.norms)):
-                gx, gw, gb = bn_backward(grad_k[m], x_k[m], m, cols)
-                grad_x[m].index_copy_(1, cols, gx)
-                grad_weight[m, cols], grad_bias[m, cols] = gw, gb
-        return (grad4d, grad_weight, grad_bias) + (None, ) * 5
+        cols, weights = ctx.saved_tensors
+        grad = grad.contiguous()
+        view = grad.view(ctx.shape)
+        unmixed = _mix(weights, view.index_select(2, cols), transpose=True)
+        # Never modify `grad` in place: a residual add hands the same tensor
+        # to both of its inputs.
+        return view.index_copy(2, cols, unmixed).view(grad.shape), None, \
+            None, None
 
 
 class ExchangeNorm(nn.Module):
@@ -178,6 +181,12 @@ class ExchangeNorm(nn.Module):
         momentum (float): Running statistics momentum. Default: 0.1.
         affine (bool): Must be True: γ is the exchange criterion.
         track_running_stats (bool): Keep running statistics. Default: True.
+
+    Attributes:
+        fused (bool): Use the fused kernels when the streams allow it
+            (stock norm children in one mode). False forces
+            :meth:`reference_forward`, the readable per-stream path the fused
+            one is tested against. Default: True.
     """
 
     _abbr_ = 'norm'
@@ -226,6 +235,7 @@ class ExchangeNorm(nn.Module):
         self.exchange_portion = float(exchange_portion)
         self.exchange_scope = exchange_scope
         self.sparsity = sparsity
+        self.fused = True
         self.streams = nn.ModuleList(
             self._build_norm(num_features, eps, momentum, track_running_stats)
             for _ in range(self.num_streams))
@@ -340,8 +350,25 @@ class ExchangeNorm(nn.Module):
             # so activation checkpointing (which restores the RNG state)
             # recomputes the same set.
             self._random_exchange = self._draw_portion()
-        if self._fusable(x):
-            return self._fused_forward(x)
+        if self.fused and self._fusable():
+            return self._fused_forward(x.contiguous())
+        return self.reference_forward(x)
+
+    def _fused_forward(self, x: Tensor) -> Tensor:
+        """Fused kernels: the subclass's ``_fused_norm`` + the exchange."""
+        out = self._fused_norm(x)
+        if self.exchange:
+            cols, weights = self._mixing(out.dtype)
+            if cols.numel():
+                out = _ExchangeChannels.apply(
+                    out, (self.num_streams, -1, x.size(1), x[0, 0].numel()),
+                    cols, weights)
+        return out.view(x.shape)
+
+    def reference_forward(self, x: Tensor) -> Tensor:
+        """The readable definition the fused path is tested against: each
+        stream's own norm module on its chunk, concatenated, then the
+        exchange through plain autograd ops."""
         out = torch.cat([
             norm(chunk)
             for norm, chunk in zip(self.streams, x.chunk(self.num_streams))
@@ -350,8 +377,21 @@ class ExchangeNorm(nn.Module):
             out = self._exchange(out)
         return out
 
-    def _fusable(self, x: Tensor) -> bool:
-        return False
+    def _fusable(self) -> bool:
+        """Whether the fused kernels apply: stock norm children (not SyncBN)
+        that agree on mode and hyper-parameters."""
+        norms = self.streams
+        return (all(type(n) is self._stream_type for n in norms) and len(
+            {(n.training, n.eps, n.momentum, n.track_running_stats)
+             for n in norms}) == 1)
+
+    def _fused_norm(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _stacked(self, key: str) -> Optional[Tensor]:
+        """Stack one tensor attribute of the per-stream norms, ``(M, C)``."""
+        tensors = [getattr(norm, key) for norm in self.streams]
+        return None if tensors[0] is None else torch.stack(tensors)
 
     def _mixing(self, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
         """The touched channels and their ``(K, M_out, M_in)`` mixing
@@ -420,32 +460,23 @@ class ExchangeBN(ExchangeNorm):
 
     _abbr_ = 'bn'
 
-    def _fusable(self, x: Tensor) -> bool:
-        # Plain BatchNorm2d children with one mode; SyncBN and odd mixes take
-        # the generic per-stream path.
-        norms = self.streams
-        return (all(type(n) is nn.BatchNorm2d for n in norms)
-                and len({(n.training, n.eps, n.momentum) for n in norms}) == 1)
+    _stream_type = nn.BatchNorm2d
 
-    def _fused_forward(self, x: Tensor) -> Tensor:
-        norms = list(self.streams)
-        ref = norms[0]
-        batch_stats = ref.training or not ref.track_running_stats
-        factor = 0.0
-        if ref.training and ref.track_running_stats:
-            for norm in norms:
-                norm.num_batches_tracked.add_(1)
-            factor = ref.momentum
-            if factor is None:  # cumulative moving average
-                factor = 1.0 / float(ref.num_batches_tracked)
-        if self.exchange:
-            cols, mix = self._mixing(x.dtype)
-        else:
-            cols, mix = x.new_zeros(0, dtype=torch.long), x.new_zeros(0)
-        return _FoldedBatchNorm.apply(
-            x.contiguous(), self.gamma,
-            torch.stack([norm.bias for norm in norms]), norms, batch_stats,
-            factor, mix, cols)
+    def _fused_norm(self, x: Tensor) -> Tensor:
+        ref = self.streams[0]
+        if ref.training or not ref.track_running_stats:
+            # Batch statistics: the streams' own kernels on contiguous
+            # chunks (running statistics, momentum=None, counters as torch).
+            return torch.cat([
+                norm(chunk) for norm, chunk in zip(self.streams,
+                                                   x.chunk(self.num_streams))
+            ])
+        # Frozen statistics: one per-(stream, channel) affine pass.
+        return _sample_channel_norm(x, self.num_streams, self.gamma,
+                                    self._stacked('bias'),
+                                    self._stacked('running_mean'),
+                                    self._stacked('running_var'), False, 0.0,
+                                    ref.eps)
 
     def _build_norm(self, num_features, eps, momentum, track_running_stats):
         return nn.BatchNorm2d(num_features, eps=eps, momentum=momentum,
@@ -466,6 +497,23 @@ class ExchangeIN(ExchangeNorm):
     def __init__(self, num_features: int, threshold: float = 1e-2,
                  **kwargs) -> None:
         super().__init__(num_features, threshold=threshold, **kwargs)
+
+    _stream_type = nn.InstanceNorm2d
+
+    def _fused_norm(self, x: Tensor) -> Tensor:
+        ref = self.streams[0]
+        use_input_stats = ref.training or not ref.track_running_stats
+        mean, var = self._stacked('running_mean'), self._stacked('running_var')
+        out = _sample_channel_norm(x, self.num_streams, self.gamma,
+                                   self._stacked('bias'), mean, var,
+                                   use_input_stats, ref.momentum or 0.0,
+                                   ref.eps)
+        if use_input_stats and mean is not None:
+            with torch.no_grad():
+                for norm, m, v in zip(self.streams, mean, var):
+                    norm.running_mean.copy_(m)
+                    norm.running_var.copy_(v)
+        return out
 
     def _build_norm(self, num_features, eps, momentum, track_running_stats):
         return nn.InstanceNorm2d(num_features, eps=eps, momentum=momentum,

@@ -346,3 +346,93 @@ def test_activation_checkpointing_and_inplace_relu():
     out.sum().backward()
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(x.grad, grad)
+
+
+def _fused_vs_reference(layer, x, mixing=None):
+    """Run the fused path and ``reference_forward`` (``fused=False``) on
+    copies of ``layer``; compare outputs, all gradients and the updated
+    running statistics."""
+    ref = copy.deepcopy(layer)
+    ref.fused = False
+    if mixing is not None:
+        layer._mixing = ref._mixing = mixing
+    assert layer._fusable()
+    results = []
+    for module in (layer, ref):
+        inp = x.clone().requires_grad_()
+        out = module(inp)
+        out.backward(torch.linspace(-1, 1, out.numel(),
+                                    dtype=out.dtype).view(out.shape))
+        results.append((out, inp.grad, module))
+    (out, grad, fused), (out_ref, grad_ref, reference) = results
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-6)
+    torch.testing.assert_close(grad, grad_ref, rtol=0, atol=1e-6)
+    for a, b in zip(fused.streams, reference.streams):
+        torch.testing.assert_close(a.weight.grad, b.weight.grad, rtol=0,
+                                   atol=1e-6)
+        torch.testing.assert_close(a.bias.grad, b.bias.grad, rtol=0,
+                                   atol=1e-6)
+        for key, value in a.state_dict().items():
+            torch.testing.assert_close(value, b.state_dict()[key], rtol=0,
+                                       atol=1e-6)
+
+
+@pytest.mark.parametrize('kind', ['bn', 'in'])
+@pytest.mark.parametrize('mode', ['train', 'frozen', 'eval'])
+@pytest.mark.parametrize('num_streams', [2, 3])
+def test_fused_path_matches_reference_path(kind, mode, num_streams):
+    """The fused kernels equal the readable per-stream path, in float64,
+    for batch statistics, frozen statistics (``norm_eval``) and eval."""
+    layer = make_layer(kind, num_streams).double()
+    layer.train(mode != 'eval')
+    if mode == 'frozen':
+        for norm in layer.streams:
+            norm.eval()
+    x = torch.randn(num_streams * 2, 8, 3, 5, dtype=torch.float64)
+    _fused_vs_reference(layer, x)
+
+
+@pytest.mark.parametrize('kind', ['bn', 'in'])
+def test_fused_path_consumes_any_mixing(kind):
+    """The kernels take whatever ``_mixing()`` returns (the exchange-mode
+    seam): here channel 4 is discarded by stream 0 (a zero row) and channel
+    6 is a 0.25/0.75 blend; the fused path equals the reference."""
+    layer = make_layer(kind, 2).double()
+
+    def mixing(dtype):
+        cols = torch.tensor([4, 6])
+        weights = torch.tensor([[[0., 0.], [0., 1.]],
+                                [[0.25, 0.75], [0., 1.]]], dtype=dtype)
+        return cols, weights
+
+    x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    _fused_vs_reference(layer, x, mixing)
+    layer._mixing = mixing
+    out = layer.eval()(x)
+    assert torch.equal(out[:2, 4], torch.zeros_like(out[:2, 4]))
+
+
+def test_fused_batch_norm_momentum_none_and_counters():
+    layer = make_layer('bn', 2).double()
+    for norm in layer.streams:
+        norm.momentum = None  # cumulative moving average
+    x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    _fused_vs_reference(layer, x)
+    assert int(layer.streams[0].num_batches_tracked) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.parametrize('kind', ['bn', 'in'])
+def test_fused_path_on_cuda_with_amp(kind):
+    """CUDA: the fused path equals the reference in float32, and runs under
+    autocast (half inputs take torch's kernels)."""
+    layer = make_layer(kind, 2).cuda()
+    x = torch.randn(4, 8, 6, 6, device='cuda')
+    ref = copy.deepcopy(layer)
+    ref.fused = False
+    torch.testing.assert_close(layer(x), ref(x), rtol=1e-5, atol=1e-5)
+    conv = nn.Conv2d(8, 8, 1).cuda()
+    with torch.autocast('cuda', dtype=torch.float16):
+        out = layer(conv(x))
+    out.float().sum().backward()
+    assert torch.isfinite(layer.streams[0].weight.grad).all()

@@ -1,0 +1,117 @@
+# Copyright (c) cen_mm contributors. All rights reserved.
+"""Freezing exchanging norms into StreamAffineMix and folding BN into convs:
+outputs equal to the eval-mode original."""
+import pytest
+import torch
+import torch.nn as nn
+
+from cen_mm.cnn import ExchangeBN, ExchangeIN
+from cen_mm.deploy import (StreamAffineMix, convert_exchange_norms,
+                           deploy_model, fold_conv_bn)
+
+
+def _randomise(layer, gen, below=(1, 3)):
+    with torch.no_grad():
+        for m, norm in enumerate(layer.streams):
+            c = norm.num_features
+            norm.weight.copy_(torch.rand(c, generator=gen) + 0.5)
+            norm.bias.copy_(torch.randn(c, generator=gen))
+            norm.running_mean.copy_(torch.randn(c, generator=gen))
+            norm.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+            # some channels below θ: exchanged
+            norm.weight[list(below)[m % len(below)] + m] = 1e-3
+
+
+@pytest.mark.parametrize('cls', [ExchangeBN, ExchangeIN])
+@pytest.mark.parametrize('num_streams', [2, 3])
+@pytest.mark.parametrize('exchange', [True, False])
+def test_stream_affine_mix_equals_eval_layer(cls, num_streams, exchange):
+    gen = torch.Generator().manual_seed(num_streams)
+    layer = cls(6, num_streams=num_streams, exchange=exchange)
+    _randomise(layer, gen)
+    layer.eval()
+    frozen = StreamAffineMix.from_exchange_norm(layer)
+    assert frozen.mixed == exchange
+    x = torch.randn(num_streams * 2, 6, 3, 5, generator=gen)
+    torch.testing.assert_close(frozen(x), layer(x), rtol=0, atol=1e-5)
+
+
+def test_stream_affine_mix_discard_mode_zero_weights():
+    """A mixing row of zeros (the 'discard' exchange mode) zeroes the
+    channel: the conversion consumes ``_mixing()`` as it is."""
+    layer = ExchangeBN(4).eval()
+    with torch.no_grad():
+        layer.streams[0].weight[2] = 0.
+
+    def discard(dtype):
+        cols = torch.tensor([2])
+        weights = torch.tensor([[[0., 0.], [0., 1.]]], dtype=dtype)
+        return cols, weights
+
+    layer._mixing = discard
+    frozen = StreamAffineMix.from_exchange_norm(layer)
+    x = torch.randn(4, 4, 2, 2)
+    out = frozen(x)
+    assert torch.equal(out[:2, 2], torch.zeros(2, 2, 2))
+    torch.testing.assert_close(out, layer(x), rtol=0, atol=1e-5)
+
+
+def test_no_running_stats_is_refused_and_kept():
+    layer = ExchangeIN(4, track_running_stats=False)
+    with pytest.raises(ValueError, match='track_running_stats=False'):
+        StreamAffineMix.from_exchange_norm(layer)
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), layer)
+    assert convert_exchange_norms(model)[1] is layer
+
+
+def test_fold_conv_bn_and_deploy_model_check():
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1, bias=False), ExchangeBN(6), nn.ReLU(),
+        nn.Conv2d(6, 6, 1), nn.BatchNorm2d(6), nn.ReLU(),
+        nn.Conv2d(6, 6, 1), ExchangeBN(6, exchange=False))
+    _randomise(model[1], gen)
+    with torch.no_grad():
+        model[4].running_mean.normal_()
+        model[4].running_var.uniform_(0.5, 2)
+        model[4].weight.uniform_(0.5, 2)
+        # identical streams without exchange: foldable
+        for norm in model[7].streams:
+            norm.weight.fill_(1.5)
+            norm.running_var.fill_(2.)
+    x = torch.randn(4, 3, 5, 5, generator=gen)
+    deployed = deploy_model(model, (x, ))
+    assert model.training and isinstance(model[1], ExchangeBN)  # untouched
+    assert isinstance(deployed[1], StreamAffineMix)  # per-stream: kept
+    assert isinstance(deployed[4], nn.Identity)  # folded into conv 3
+    assert isinstance(deployed[7], nn.Identity)  # identical streams: folded
+    model.eval()
+    torch.testing.assert_close(deployed(x), model(x), rtol=0, atol=1e-5)
+
+    # A conv whose output also feeds something else is not folded.
+    class Branchy(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.bn(y) + y
+
+    branchy = Branchy().eval()
+    fold_conv_bn(branchy, (x[:, :3], ))
+    assert isinstance(branchy.bn, nn.BatchNorm2d)
+
+
+def test_deploy_model_raises_on_mismatch():
+
+    class Noisy(nn.Module):
+        """A different output on every call: the check must fail."""
+
+        def forward(self, x):
+            return x + torch.rand_like(x)
+
+    with pytest.raises(RuntimeError, match='differs from the eval-mode'):
+        deploy_model(Noisy(), (torch.ones(2, 3, 1, 1), ), fold_bn=False)
