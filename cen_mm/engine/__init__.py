@@ -6,13 +6,13 @@ Importing this package makes mmengine checkpoints loadable with
 """
 from .checkpoint import (atomic_save_checkpoint, checkpoint_safe_globals,
                          install_safe_checkpointing)
-from .hooks import GammaSparsityHook
+from .hooks import ExchangeVisualizationHook, GammaSparsityHook
 from .sparsity import sparsity_loss, unwrap_model
 
 install_safe_checkpointing()
 
 __all__ = [
-    'GammaSparsityHook', 'sparsity_loss', 'unwrap_model',
+    'GammaSparsityHook', 'ExchangeVisualizationHook', 'sparsity_loss', 'unwrap_model',
     'install_safe_checkpointing', 'checkpoint_safe_globals',
     'atomic_save_checkpoint'
 ]
