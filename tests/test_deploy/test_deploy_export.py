@@ -29,25 +29,27 @@ def _train_like(model, seed):
     return model.eval()
 
 
+SEG_MODEL = dict(
+    type='CENEncoderDecoder',
+    data_preprocessor=dict(type='CENSegDataPreProcessor',
+                           stream_channels=(3, 3)),
+    num_streams=2,
+    stream_names=('rgb', 'depth'),
+    backbone=dict(type='CENResNet', depth=50, in_channels=(3, 3),
+                  stem_channels=8, base_channels=4, out_indices=(0, 1, 2, 3)),
+    decode_head=dict(type='CENPSPHead', in_channels=128, in_index=3,
+                     channels=16, pool_scales=(1, 2), dropout_ratio=0.,
+                     num_classes=K, num_streams=2,
+                     stream_names=('rgb', 'depth')),
+    test_cfg=dict(mode='whole'))
+
+
 def _segmentor():
     import cen_mm.seg  # noqa: F401
     from mmseg.registry import MODELS
     init_default_scope('mmseg')
     torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='CENEncoderDecoder',
-        data_preprocessor=dict(type='CENSegDataPreProcessor',
-                               stream_channels=(3, 3)),
-        num_streams=2,
-        stream_names=('rgb', 'depth'),
-        backbone=dict(type='CENResNet', depth=50, in_channels=(3, 3),
-                      stem_channels=8, base_channels=4,
-                      out_indices=(0, 1, 2, 3)),
-        decode_head=dict(type='CENPSPHead', in_channels=128, in_index=3,
-                         channels=16, pool_scales=(1, 2), dropout_ratio=0.,
-                         num_classes=K, num_streams=2,
-                         stream_names=('rgb', 'depth')),
-        test_cfg=ConfigDict(mode='whole')))
+    model = MODELS.build(ConfigDict(SEG_MODEL))
     model.init_weights()
     model.decode_head.ensemble.alpha.data = torch.tensor([0.3, -0.4])
     return _train_like(model, 1)
@@ -59,6 +61,15 @@ def _generator():
     gen = CENUnetGenerator(num_streams=2, num_down=5, base_channels=8)
     gen.init_weights()
     return _train_like(gen, 2)
+
+
+def _run_tool(name, *args):
+    """Run tools/deployment/<name>.py's main in this process."""
+    import runpy
+    from pathlib import Path
+    tool = Path(__file__).resolve().parents[2] / 'tools' / 'deployment'
+    return runpy.run_path(str(tool / f'{name}.py'),
+                          run_name=name)['main'](list(args))
 
 
 def _onnx_outputs(path, x):
@@ -95,8 +106,15 @@ def test_segmentor_deploy_and_onnx(tmp_path):
             torch.testing.assert_close(out[i], sample.get(key).data,
                                        rtol=0, atol=1e-5)
 
+    # The deployment tool: config + checkpoint -> verified ONNX graph.
+    (tmp_path / 'seg_cfg.py').write_text(
+        f"default_scope = 'mmseg'\nmodel = {SEG_MODEL!r}\n")
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'seg.pth')
     path = tmp_path / 'cen_seg.onnx'
-    export_onnx(exporter, x, path)
+    result = _run_tool('export_onnx', str(tmp_path / 'seg_cfg.py'),
+                       str(tmp_path / 'seg.pth'), '--shape', '32', '32',
+                       '--batch', '2', '--out', str(path), '--verify')
+    assert result['max_abs_diff'] <= 1e-4
     names, got = _onnx_outputs(path, x)
     assert names == exporter.output_names
     for a, b in zip(got, outs):
