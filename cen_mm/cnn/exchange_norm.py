@@ -83,7 +83,11 @@ def _sample_channel_norm(x: Tensor, num_streams: int, weight: Tensor,
         ops on it need no ``CopySlices``); view it as ``x.shape``.
     """
     n = x.size(0) // num_streams
-    stats = [_repeat_per_sample(t, n) for t in (running_mean, running_var)]
+    # Own copies: batch_norm updates them in place and saves them for
+    # backward, so they must not alias `running_mean`/`running_var` (which
+    # a plain view would for N = 1).
+    stats = [None if t is None else _repeat_per_sample(t, n).clone()
+             for t in (running_mean, running_var)]
     out = F.batch_norm(
         x.reshape(1, x.size(0) * x.size(1), -1), stats[0], stats[1],
         _repeat_per_sample(weight, n), _repeat_per_sample(bias, n),
@@ -95,23 +99,50 @@ def _sample_channel_norm(x: Tensor, num_streams: int, weight: Tensor,
     return out
 
 
+def _moved_rows(shape: Tuple[int, ...], cols: Tensor,
+                weights: Tensor) -> Optional[Tuple[Tensor, Tensor]]:
+    """For a mixing where every output takes exactly one stream (one-hot
+    rows: swaps and copies, e.g. every M = 2 threshold exchange), the rows
+    of the ``(M * N * C, L)`` view that move: ``(dst, src)`` with
+    ``out[dst] = y[src]``. None for any other mixing."""
+    if not bool(((weights == 0) | (weights == 1)).all()) or not bool(
+            (weights.sum(dim=-1) == 1).all()):
+        return None
+    m, n, c, _ = shape
+    src = weights.argmax(dim=-1).t()  # (M_out, K): source stream
+    streams = torch.arange(m, device=cols.device)[:, None]
+    moved = (src != streams)[:, None, :].expand(m, n, -1)
+    base = torch.arange(n, device=cols.device)[None, :, None] * c + cols
+    dst = (streams[:, :, None] * (n * c) + base)[moved]
+    return dst, (src[:, None, :] * (n * c) + base)[moved]
+
+
 class _ExchangeChannels(torch.autograd.Function):
     """In-place mix of the K channels ``cols`` of a fresh normalised batch.
 
     ``y[o, :, k] <- Σ_m w[k, o, m] y[m, :, k]`` on the ``(M, N, C, L)`` view.
-    Unlike the autograd of ``index_copy_`` (which zero-fills and
-    scatter-adds full-size gradients), the backward touches the K channels
-    plus one copy of the incoming gradient: batch norm is channel-separable,
-    so un-mixing the gradient of those K channels is the whole backward.
+    One-hot mixings (swaps and copies) are row copies of the
+    ``(M * N * C, L)`` view; others are computed by :func:`_mix`. Unlike the
+    autograd of ``index_copy_`` (which zero-fills and scatter-adds full-size
+    gradients), the backward touches the K channels plus one copy of the
+    incoming gradient: batch norm is channel-separable, so un-mixing the
+    gradient of those K channels is the whole backward.
     """
 
     @staticmethod
     def forward(ctx, y, shape, cols, weights):
         # `y` is contiguous and not a view; `shape` is its (M, N, C, L).
         view = y.view(shape)
-        view.index_copy_(2, cols, _mix(weights, view.index_select(2, cols)))
+        shape = view.shape
+        rows = _moved_rows(shape, cols, weights)
+        if rows is None:
+            view.index_copy_(2, cols,
+                             _mix(weights, view.index_select(2, cols)))
+        else:
+            flat = y.view(-1, shape[-1])
+            flat.index_copy_(0, rows[0], flat.index_select(0, rows[1]))
         ctx.mark_dirty(y)
-        ctx.shape = shape
+        ctx.shape, ctx.rows = shape, rows
         ctx.save_for_backward(cols, weights)
         return y
 
@@ -119,6 +150,14 @@ class _ExchangeChannels(torch.autograd.Function):
     def backward(ctx, grad):
         cols, weights = ctx.saved_tensors
         grad = grad.contiguous()
+        if ctx.rows is not None:
+            # A row that took another stream's value gets nothing back; its
+            # source collects the row's gradient.
+            dst, src = ctx.rows
+            flat = grad.view(-1, ctx.shape[-1])
+            out = flat.index_fill(0, dst, 0)
+            return out.index_add_(0, src, flat.index_select(0, dst)).view(
+                grad.shape), None, None, None
         view = grad.view(ctx.shape)
         unmixed = _mix(weights, view.index_select(2, cols), transpose=True)
         # Never modify `grad` in place: a residual add hands the same tensor

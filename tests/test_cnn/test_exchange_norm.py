@@ -352,6 +352,7 @@ def _fused_vs_reference(layer, x, mixing=None):
     """Run the fused path and ``reference_forward`` (``fused=False``) on
     copies of ``layer``; compare outputs, all gradients and the updated
     running statistics."""
+    layer.zero_grad(set_to_none=True)
     ref = copy.deepcopy(layer)
     ref.fused = False
     if mixing is not None:
@@ -390,6 +391,10 @@ def test_fused_path_matches_reference_path(kind, mode, num_streams):
             norm.eval()
     x = torch.randn(num_streams * 2, 8, 3, 5, dtype=torch.float64)
     _fused_vs_reference(layer, x)
+    # one sample per stream (N = 1), twice: running statistics update in
+    # place without breaking the backward
+    _fused_vs_reference(layer, x[::2].clone())
+    _fused_vs_reference(layer, x[::2].clone())
 
 
 @pytest.mark.parametrize('kind', ['bn', 'in'])
