@@ -4,7 +4,7 @@
 Wang et al., "Channel Exchanging Networks for Multimodal and Multitask Dense
 Image Prediction", TPAMI 2023, Eq. 3-4.
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -56,8 +56,25 @@ def _repeat_per_sample(t: Optional[Tensor], n: int) -> Optional[Tensor]:
     return None if t is None else t[:, None].expand(-1, n, -1).reshape(-1)
 
 
-def _sample_channel_norm(x: Tensor, num_streams: int, weight: Tensor,
-                         bias: Tensor, running_mean: Optional[Tensor],
+class _RepeatStreams(torch.autograd.Function):
+    """M per-stream ``(C,)`` tensors -> ``(M * N * C,)``, each repeated over
+    its stream's N samples, as ONE autograd node (instead of stack + index +
+    expand + reshape; the per-layer overhead matters on small maps)."""
+
+    @staticmethod
+    def forward(ctx, n, *tensors):
+        ctx.n = n
+        return _repeat_per_sample(torch.stack(tensors), n)
+
+    @staticmethod
+    def backward(ctx, grad):
+        streams = len(ctx.needs_input_grad) - 1
+        return None, *grad.view(streams, ctx.n, -1).sum(dim=1).unbind(0)
+
+
+def _sample_channel_norm(x: Tensor, num_streams: int,
+                         weight: Sequence[Tensor], bias: Sequence[Tensor],
+                         running_mean: Optional[Tensor],
                          running_var: Optional[Tensor], use_input_stats: bool,
                          momentum: float, eps: float) -> Tensor:
     """Normalise every (sample, channel) of a folded batch in ONE
@@ -73,7 +90,7 @@ def _sample_channel_norm(x: Tensor, num_streams: int, weight: Tensor,
 
     Args:
         x (Tensor): Stream-folded input ``(M * N, C, ...)``.
-        weight, bias (Tensor): Per-stream γ and β, shape ``(M, C)``.
+        weight, bias (Sequence[Tensor]): Each stream's γ and β, ``(C,)``.
         running_mean, running_var (Tensor, optional): Per-stream running
             statistics ``(M, C)``; updated in place (averaged over the
             samples, as ``nn.InstanceNorm2d``) when ``use_input_stats``.
@@ -83,14 +100,15 @@ def _sample_channel_norm(x: Tensor, num_streams: int, weight: Tensor,
         ops on it need no ``CopySlices``); view it as ``x.shape``.
     """
     n = x.size(0) // num_streams
-    # Own copies: batch_norm updates them in place and saves them for
-    # backward, so they must not alias `running_mean`/`running_var` (which
-    # a plain view would for N = 1).
-    stats = [None if t is None else _repeat_per_sample(t, n).clone()
-             for t in (running_mean, running_var)]
+    stats = [_repeat_per_sample(t, n) for t in (running_mean, running_var)]
+    if use_input_stats and running_mean is not None:
+        # Own copies: batch_norm updates them in place and saves them for
+        # backward, so they must not alias `running_mean`/`running_var`
+        # (which the repeat does for N = 1).
+        stats = [t.clone() for t in stats]
     out = F.batch_norm(
         x.reshape(1, x.size(0) * x.size(1), -1), stats[0], stats[1],
-        _repeat_per_sample(weight, n), _repeat_per_sample(bias, n),
+        _RepeatStreams.apply(n, *weight), _RepeatStreams.apply(n, *bias),
         use_input_stats, momentum, eps)
     if use_input_stats and running_mean is not None:
         with torch.no_grad():
@@ -511,8 +529,9 @@ class ExchangeBN(ExchangeNorm):
                                                    x.chunk(self.num_streams))
             ])
         # Frozen statistics: one per-(stream, channel) affine pass.
-        return _sample_channel_norm(x, self.num_streams, self.gamma,
-                                    self._stacked('bias'),
+        return _sample_channel_norm(x, self.num_streams,
+                                    [n.weight for n in self.streams],
+                                    [n.bias for n in self.streams],
                                     self._stacked('running_mean'),
                                     self._stacked('running_var'), False, 0.0,
                                     ref.eps)
@@ -543,8 +562,9 @@ class ExchangeIN(ExchangeNorm):
         ref = self.streams[0]
         use_input_stats = ref.training or not ref.track_running_stats
         mean, var = self._stacked('running_mean'), self._stacked('running_var')
-        out = _sample_channel_norm(x, self.num_streams, self.gamma,
-                                   self._stacked('bias'), mean, var,
+        out = _sample_channel_norm(x, self.num_streams,
+                                   [n.weight for n in self.streams],
+                                   [n.bias for n in self.streams], mean, var,
                                    use_input_stats, ref.momentum or 0.0,
                                    ref.eps)
         if use_input_stats and mean is not None:
