@@ -46,8 +46,16 @@ _NORM_KEY = re.compile(r'^(?P<layer>.+)\.streams\.(?P<m>\d+)\.weight$')
 def load_checkpoint_state(path: str) -> Dict:
     """Load a checkpoint with ``weights_only`` (mmengine's plain-data
     globals allowed) and return ``{'state_dict': ..., 'iter': ...}``."""
-    with torch.serialization.safe_globals(checkpoint_safe_globals()):
+    # Allow mmengine's plain-data globals for this load only, restoring the
+    # exact previous allow-list (the `safe_globals` context manager would
+    # also remove entries that were there before).
+    previous = torch.serialization.get_safe_globals()
+    torch.serialization.add_safe_globals(checkpoint_safe_globals())
+    try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(previous)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f'{path}: expected a state dict or a checkpoint '
