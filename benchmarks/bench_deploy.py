@@ -27,7 +27,7 @@ import torch
 from mmseg.models.backbones import ResNet
 
 import cen_mm.seg  # noqa: F401
-from cen_mm.cnn import exchange_norms
+from cen_mm.cnn import exchange_norms, fold_channels
 from cen_mm.deploy import deploy_model, fold_conv_bn
 from cen_mm.seg.models.backbones import CENResNet
 
@@ -48,6 +48,17 @@ def randomise(model, fraction, seed=0):
                 own = layer.sparsity_mask[m].nonzero().flatten()
                 norm.weight[own[:round(fraction * len(own))]] = \
                     layer.threshold / 2
+
+
+class StackedCEN(torch.nn.Module):
+    """CENResNet on the channel-stacked RGB-D input."""
+
+    def __init__(self, depth):
+        super().__init__()
+        self.net = CENResNet(depth=depth, num_streams=2)
+
+    def forward(self, x):
+        return self.net(fold_channels(x, (3, 3)))
 
 
 class PlainResNet(torch.nn.Module):
@@ -78,7 +89,7 @@ def main():
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     x = torch.randn(args.n, 6, args.size, args.size)
-    cen = CENResNet(depth=args.depth, in_channels=(3, 3))
+    cen = StackedCEN(args.depth)
     randomise(cen, args.exchanged)
     cen.eval()
     plain = PlainResNet(args.depth)

@@ -35,7 +35,7 @@ SEG_MODEL = dict(
                            stream_channels=(3, 3)),
     num_streams=2,
     stream_names=('rgb', 'depth'),
-    backbone=dict(type='CENResNet', depth=50, in_channels=(3, 3),
+    backbone=dict(type='CENResNet', depth=50, num_streams=2,
                   stem_channels=8, base_channels=4, out_indices=(0, 1, 2, 3)),
     decode_head=dict(type='CENPSPHead', in_channels=128, in_index=3,
                      channels=16, pool_scales=(1, 2), dropout_ratio=0.,
