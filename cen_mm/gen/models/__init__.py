@@ -5,8 +5,10 @@ from .cen_patch_discriminator import CENPatchDiscriminator
 from .cen_pix2pix import CENPix2Pix
 from .cen_unet_generator import CENUnetGenerator
 from .fusion_unet_generator import FusionUnetGenerator
+from .pix2pix_own_init import Pix2PixOwnInit
 
 __all__ = [
     'CENUnetGenerator', 'CENPix2Pix', 'CENPatchDiscriminator',
-    'FusionUnetGenerator', 'CENMultiUnetGenerator', 'CENMultiPix2Pix'
+    'FusionUnetGenerator', 'CENMultiUnetGenerator', 'CENMultiPix2Pix',
+    'Pix2PixOwnInit'
 ]
