@@ -100,6 +100,8 @@ class GammaSparsityHook(Hook):
         """Find the exchanging norms and hook every optimizer."""
         model = unwrap_model(runner.model)
         model_names = getattr(model, 'stream_names', None)
+        if not isinstance(model_names, (list, tuple)):
+            model_names = None  # e.g. a method of a multi-flow model
         if model_names is not None:
             model_names = list(model_names)
             if self.stream_names is not None and \
