@@ -15,8 +15,9 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import cen_mm  # noqa: E402,F401
-import cen_mm.engine  # noqa: E402,F401  (safe checkpoint loading)
-from cen_mm.engine.launch import add_common_args, build_runner, load_config
+from cen_mm.engine import safe_checkpoint_loading  # noqa: E402
+from cen_mm.engine.launch import (add_common_args, build_runner,  # noqa: E402
+                                  enable_safe_checkpointing, load_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,6 +37,11 @@ def parse_args() -> argparse.Namespace:
         'input, ground truth, every stream and the ensemble as labelled '
         'overlays with a class legend; translation: every stream, the '
         'ensemble and the target side by side)')
+    parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='test even if the checkpoint leaves model weights unfilled '
+        '(by default that is an error)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -55,10 +61,19 @@ def setup_out(cfg, out: str) -> None:
     """Dump predictions to a pickle, or let the evaluator write formatted
     results into a directory."""
     if out.endswith(('.pkl', '.pickle')):
+        dump = dict(type='DumpResults', out_file_path=out)
         evaluator = cfg.test_evaluator
-        metrics = evaluator if isinstance(evaluator, list) else [evaluator]
-        cfg.test_evaluator = [*metrics, dict(type='DumpResults',
-                                             out_file_path=out)]
+        if isinstance(evaluator, dict) and 'metrics' in evaluator:
+            # An evaluator with its own metric list (mmagic's): add the dump
+            # metric in the form that evaluator expects.
+            dump['type'] = 'DumpGenResults'
+            metrics = evaluator['metrics']
+            metrics = metrics if isinstance(metrics, list) else [metrics]
+            evaluator['metrics'] = [*metrics, dump]
+        else:
+            metrics = evaluator if isinstance(evaluator, list) else [
+                evaluator]
+            cfg.test_evaluator = [*metrics, dump]
         return
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator,
                                                   list) else [
@@ -115,6 +130,7 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args)
+    enable_safe_checkpointing(cfg, strict_load=not args.partial_load)
     cfg.load_from = args.checkpoint
     if args.tta:
         setup_tta(cfg)
@@ -122,8 +138,9 @@ def main() -> None:
         setup_out(cfg, args.out)
     if args.show_dir is not None:
         setup_show_dir(cfg, args.show_dir)
-    runner = build_runner(cfg)
-    runner.test()
+    with safe_checkpoint_loading():
+        runner = build_runner(cfg)
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -7,6 +7,8 @@ Example::
     bash tools/dist_train.sh configs/cen/<config>.py 2   # CPU: gloo
 """
 import argparse
+import contextlib
+import os
 import os.path as osp
 import sys
 
@@ -14,9 +16,12 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import cen_mm  # noqa: E402,F401
-import cen_mm.engine  # noqa: E402,F401  (GammaSparsityHook, safe checkpoints)
-from cen_mm.engine.launch import (add_common_args, build_runner, enable_amp,
-                                  load_config)
+from cen_mm.engine import safe_checkpoint_loading  # noqa: E402
+from cen_mm.engine import work_dir_lock  # noqa: E402
+from cen_mm.engine.launch import (add_common_args, build_runner,  # noqa: E402
+                                  enable_amp, enable_non_finite_guard,
+                                  enable_safe_checkpointing, load_config,
+                                  setup_resume)
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,6 +39,11 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         default=False,
         help='enable automatic mixed precision training (CUDA only)')
+    parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='let `load_from`/`--resume` load a checkpoint that leaves model '
+        'weights unfilled (by default that is an error)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -41,16 +51,17 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = load_config(args)
+    enable_safe_checkpointing(cfg, strict_load=not args.partial_load)
+    enable_non_finite_guard(cfg)
     if args.amp:
         enable_amp(cfg)
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
-    runner = build_runner(cfg)
-    runner.train()
+    # One training per work dir (rank 0 holds the lock for the whole job).
+    lock = work_dir_lock(cfg.work_dir) if int(os.environ.get(
+        'RANK', 0)) == 0 else contextlib.nullcontext()
+    with lock, safe_checkpoint_loading():
+        setup_resume(cfg, args.resume)
+        runner = build_runner(cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -11,6 +11,7 @@ is replaced by BN.
 import argparse
 import importlib
 import importlib.util
+import logging
 import os
 import os.path as osp
 from typing import Any, Optional
@@ -22,9 +23,12 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from .checkpoint import check_resumable, find_resume_checkpoint
+
 __all__ = [
     'add_common_args', 'load_config', 'setup_cpu_distributed',
-    'replace_sync_bn', 'enable_amp', 'build_runner'
+    'replace_sync_bn', 'enable_amp', 'enable_safe_checkpointing',
+    'enable_non_finite_guard', 'setup_resume', 'build_runner'
 ]
 
 # Plugin module to import for a config's default scope when the config has
@@ -173,6 +177,79 @@ def enable_amp(cfg: Config, check_device: bool = True) -> None:
                              f"type 'OptimWrapper', but got {kind!r}")
         wrapper['type'] = 'AmpOptimWrapper'
         wrapper['loss_scale'] = 'dynamic'
+
+
+def enable_safe_checkpointing(cfg: Config, strict_load: bool = True) -> None:
+    """Make the config's checkpoint hook a ``SafeCheckpointHook``.
+
+    A ``CheckpointHook`` keeps its arguments and becomes a
+    ``SafeCheckpointHook`` (atomic writes, old checkpoints removed only
+    after the new one is complete, ``weights_only`` loading); a config
+    without one gets mmengine's default (``interval=1``) as a
+    ``SafeCheckpointHook``. A checkpoint hook of another type, or one
+    disabled with ``checkpoint=None``, is left alone.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        strict_load (bool): Refuse checkpoints that leave model weights
+            unfilled (``--partial-load`` turns this off). Default: True.
+    """
+    hooks = cfg.get('default_hooks', None)
+    if hooks is None:
+        hooks = cfg.default_hooks = ConfigDict()
+    if 'checkpoint' not in hooks:
+        hooks.checkpoint = ConfigDict(type='CheckpointHook', interval=1)
+    checkpoint = hooks.checkpoint
+    if isinstance(checkpoint, dict) and checkpoint.get('type') in (
+            'CheckpointHook', 'mmengine.CheckpointHook',
+            'SafeCheckpointHook'):
+        checkpoint['type'] = 'SafeCheckpointHook'
+        checkpoint['strict_load'] = strict_load
+    elif isinstance(checkpoint, dict) and \
+            checkpoint.get('type') != 'SafeCheckpointHook':
+        print_log(
+            f'default_hooks.checkpoint is {checkpoint.get("type")!r}, not '
+            'CheckpointHook: checkpoints are written by that hook, without '
+            "SafeCheckpointHook's atomic writes and deferred removal",
+            logger='current', level=logging.WARNING)
+
+
+def enable_non_finite_guard(cfg: Config) -> None:
+    """Add ``NonFiniteGuardHook`` to ``cfg.custom_hooks`` unless present
+    (training then stops at the first non-finite loss or γ, before any
+    checkpoint of that iteration is written)."""
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if not any(
+            isinstance(h, dict) and h.get('type') == 'NonFiniteGuardHook'
+            for h in hooks):
+        hooks.append(ConfigDict(type='NonFiniteGuardHook'))
+    cfg.custom_hooks = hooks
+
+
+def setup_resume(cfg: Config, resume: Optional[str]) -> None:
+    """Choose and check the checkpoint to resume from.
+
+    ``resume='auto'`` (``--resume`` without a file, or ``resume=True`` in
+    the config) takes the work dir's ``last_checkpoint`` if it points at an
+    intact file, else the newest intact ``epoch_*``/``iter_*`` checkpoint
+    (with a warning), and is an error when there is nothing to resume. The
+    checkpoint must hold the optimizer and scheduler state
+    (:func:`~cen_mm.engine.checkpoint.check_resumable`).
+
+    Args:
+        cfg (Config): The config; ``resume``/``load_from`` are set in place.
+        resume (str, optional): ``'auto'``, a checkpoint path, or None
+            (then the config's own ``resume``/``load_from`` decide).
+    """
+    if resume is None and cfg.get('resume', False):
+        resume = cfg.get('load_from', None) or 'auto'
+    if resume is None:
+        return
+    checkpoint = find_resume_checkpoint(cfg.work_dir) \
+        if resume == 'auto' else resume
+    check_resumable(checkpoint, bool(cfg.get('param_scheduler', None)))
+    cfg.resume = True
+    cfg.load_from = checkpoint
 
 
 def build_runner(cfg: Config) -> Runner:

@@ -3,6 +3,7 @@
 the engine tests (imported directly and through ``custom_imports``)."""
 import os
 import os.path as osp
+import signal
 import uuid
 from types import SimpleNamespace
 from typing import Dict, List, Optional
@@ -187,3 +188,26 @@ class CENToyKillHook(Hook):
                          outputs=None) -> None:
         if runner.iter + 1 == self.at_iter:
             os._exit(3)
+
+
+@HOOKS.register_module(force=True)
+class CENToyKillWhileSavingHook(Hook):
+    """SIGKILL the process half-way through writing the checkpoint of
+    iteration ``at_iter`` (half of its bytes on disk)."""
+
+    def __init__(self, at_iter: int) -> None:
+        self.at_iter = at_iter
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if checkpoint['meta'].get('iter') != self.at_iter:
+            return
+        from mmengine.fileio import LocalBackend
+
+        def put(backend, obj: bytes, filepath) -> None:
+            with open(filepath, 'wb') as f:
+                f.write(obj[:len(obj) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        LocalBackend.put = put

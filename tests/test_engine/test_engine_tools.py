@@ -16,6 +16,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from cen_mm.engine import safe_checkpoint_loading
 from cen_mm.engine.launch import (enable_amp, replace_sync_bn,
                                   setup_cpu_distributed)
 
@@ -119,7 +120,8 @@ def test_train_kill_resume_and_test(tmp_path):
     assert 'resumed' in log.lower()
     assert 'Iter(train) [5/6]' in log and 'Iter(train) [1/6]' not in log
     assert 'gamma_below_thr' in log
-    final = torch.load(osp.join(work_dir, 'iter_6.pth'))
+    with safe_checkpoint_loading():
+        final = torch.load(osp.join(work_dir, 'iter_6.pth'))
     assert final['meta']['iter'] == 6
 
     out = str(tmp_path / 'preds.pkl')

@@ -2,20 +2,19 @@
 import os
 import uuid
 
-import mmengine.runner
-import mmengine.runner.checkpoint as mme_checkpoint
-import mmengine.runner.runner as mme_runner
 import numpy as np
 import pytest
 import torch
 from cen_engine_toy import CENToyMetric  # noqa: F401  (registers toys)
+from mmengine.fileio import LocalBackend
 from mmengine.hooks import Hook
+from mmengine.logging import HistoryBuffer
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import cen_mm.engine.checkpoint as cen_checkpoint
-from cen_mm.engine import (atomic_save_checkpoint, checkpoint_safe_globals,
-                           install_safe_checkpointing)
+from cen_mm.engine import (SafeCheckpointHook, checkpoint_safe_globals,
+                           safe_checkpoint_loading)
 
 
 class _RecordResume(Hook):
@@ -53,7 +52,7 @@ def toy_runner(work_dir, max_iters, resume=False, hooks=()):
             type='MultiStepLR', milestones=[3], gamma=0.5, by_epoch=False),
         default_hooks=dict(
             checkpoint=dict(
-                type='CheckpointHook',
+                type='SafeCheckpointHook',
                 interval=2,
                 by_epoch=False,
                 save_best='toy/mse',
@@ -77,49 +76,54 @@ def trained(tmp_path_factory):
     return work_dir, runner
 
 
-def test_install_is_idempotent_and_patches_every_name():
-    install_safe_checkpointing()
-    count = len(torch.serialization.get_safe_globals())
-    install_safe_checkpointing()
-    assert len(torch.serialization.get_safe_globals()) == count
-    for module in (mmengine.runner, mme_checkpoint, mme_runner):
-        assert module.save_checkpoint is atomic_save_checkpoint
-    assert cen_checkpoint._original_save is not atomic_save_checkpoint
-    safe = torch.serialization.get_safe_globals()
-    for obj in checkpoint_safe_globals():
-        assert obj in safe, obj
+def test_safe_loading_is_scoped():
+    before = torch.serialization.get_safe_globals()
+    with safe_checkpoint_loading():
+        safe = torch.serialization.get_safe_globals()
+        for obj in checkpoint_safe_globals():
+            assert obj in safe, obj
+    assert torch.serialization.get_safe_globals() == before
+
+
+def test_hook_scopes_safe_loading_to_the_run(trained):
+    _, runner = trained
+    hook = next(h for h in runner.hooks if isinstance(h, SafeCheckpointHook))
+    before = torch.serialization.get_safe_globals()
+    hook.before_run(runner)
+    assert HistoryBuffer in torch.serialization.get_safe_globals()
+    hook.after_run(runner)
+    assert torch.serialization.get_safe_globals() == before
 
 
 def test_runner_checkpoint_loads_with_weights_only(trained):
     work_dir, _ = trained
     ckpt = str(work_dir / 'iter_4.pth')
     # The allow-list is needed (mmengine writes these) and sufficient.
-    saved = torch.serialization.get_safe_globals()
-    torch.serialization.clear_safe_globals()
-    try:
-        names = set(
-            torch.serialization.get_unsafe_globals_in_checkpoint(ckpt))
-    finally:
-        torch.serialization.add_safe_globals(saved)
+    names = set(torch.serialization.get_unsafe_globals_in_checkpoint(ckpt))
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in names
     assert any(name.startswith('numpy') for name in names)
     allowed = {f'{o.__module__}.{o.__qualname__}'
                for o in checkpoint_safe_globals()}
     assert names <= allowed, names - allowed
-    checkpoint = torch.load(ckpt, weights_only=True)
+    with pytest.raises(Exception, match='Weights only load failed'):
+        torch.load(ckpt, weights_only=True)  # only where asked for
+    with safe_checkpoint_loading():
+        checkpoint = torch.load(ckpt, weights_only=True)
     assert checkpoint['meta']['iter'] == 4
     best = checkpoint['message_hub']['runtime_info']['best_score']
     assert isinstance(best, np.floating)  # a numpy scalar round-trips
     buffer = checkpoint['message_hub']['log_scalars']['train/loss']
     assert buffer.statistics('current') == buffer.current()
     assert len(buffer.data[0]) == 4 and np.isfinite(buffer.mean())
-    assert _load_checkpoint(ckpt)['meta']['iter'] == 4
+    with safe_checkpoint_loading():
+        assert _load_checkpoint(ckpt)['meta']['iter'] == 4
 
 
 def test_resume_continues_from_saved_iteration(trained):
     work_dir, first = trained
     assert (work_dir / 'last_checkpoint').read_text().endswith('iter_4.pth')
-    saved = torch.load(str(work_dir / 'iter_4.pth'))
+    with safe_checkpoint_loading():
+        saved = torch.load(str(work_dir / 'iter_4.pth'))
     record = _RecordResume()
     runner = toy_runner(work_dir, max_iters=6, resume=True, hooks=[record])
     runner.train()
@@ -140,25 +144,30 @@ def test_resume_continues_from_saved_iteration(trained):
 def test_killed_save_leaves_previous_checkpoint(trained, monkeypatch,
                                                 failure):
     work_dir, runner = trained
+    hook = next(h for h in runner.hooks if isinstance(h, SafeCheckpointHook))
     target = work_dir / 'iter_2.pth'
     before = target.read_bytes()
+    last = (work_dir / 'last_checkpoint').read_text()
 
-    def broken_save(obj, f, *args, **kwargs):
-        f.write(before[:len(before) // 2])  # half a checkpoint, then death
+    def broken_put(backend, obj, filepath):
+        with open(filepath, 'wb') as f:
+            f.write(obj[:len(obj) // 2])  # half a checkpoint, then death
         raise KeyboardInterrupt('killed while saving')
 
     def broken_replace(src, dst):
         raise KeyboardInterrupt('killed before rename')
 
     if failure == 'write':
-        monkeypatch.setattr(cen_checkpoint.torch, 'save', broken_save)
+        monkeypatch.setattr(LocalBackend, 'put', broken_put)
     else:
         monkeypatch.setattr(cen_checkpoint.os, 'replace', broken_replace)
     with pytest.raises(KeyboardInterrupt):
-        runner.save_checkpoint(str(work_dir), 'iter_2.pth', by_epoch=False)
+        hook._save_checkpoint_with_step(runner, 2, dict(epoch=0, iter=2))
     monkeypatch.undo()
     assert target.read_bytes() == before
-    assert _load_checkpoint(str(target))['meta']['iter'] == 2
+    assert (work_dir / 'last_checkpoint').read_text() == last
+    with safe_checkpoint_loading():
+        assert _load_checkpoint(str(target))['meta']['iter'] == 2
     assert not [p for p in os.listdir(work_dir) if p.endswith('.tmp')]
 
 
@@ -178,6 +187,7 @@ def test_arbitrary_pickled_object_is_refused(tmp_path, obj):
     torch.save(dict(state_dict={}, meta=dict(x=obj)), path)
     if os.path.exists('/tmp/cen_mm_should_not_exist'):
         os.remove('/tmp/cen_mm_should_not_exist')
-    with pytest.raises(Exception, match='Weights only load failed'):
+    with pytest.raises(Exception, match='Weights only load failed'), \
+            safe_checkpoint_loading():
         _load_checkpoint(path)
     assert not os.path.exists('/tmp/cen_mm_should_not_exist')

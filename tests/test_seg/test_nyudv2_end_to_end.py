@@ -46,7 +46,7 @@ def small_nyudv2_config(work_dir: str) -> Config:
                          val_interval=2)
     cfg.param_scheduler = []
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', by_epoch=False, interval=2)
+        type='SafeCheckpointHook', by_epoch=False, interval=2)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.log_processor = dict(by_epoch=False)
     # a few scales keep the TTA test quick; the flip pair stays

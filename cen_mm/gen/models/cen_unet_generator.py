@@ -12,6 +12,7 @@ from mmengine.runner import load_checkpoint
 from torch import Tensor
 
 from cen_mm.cnn import StreamEnsemble, check_folded
+from cen_mm.engine import safe_checkpoint_loading
 
 from .weight_init import BIAS_INITS, NORM_INITS, init_norms_and_biases
 
@@ -277,8 +278,9 @@ class CENUnetGenerator(nn.Module):
             strict (bool): Strict checkpoint loading. Default: True.
         """
         if isinstance(pretrained, str):
-            load_checkpoint(self, pretrained, strict=strict,
-                            logger=MMLogger.get_current_instance())
+            with safe_checkpoint_loading():
+                load_checkpoint(self, pretrained, strict=strict,
+                                logger=MMLogger.get_current_instance())
             return
         if pretrained is not None:
             raise TypeError("'pretrained' must be a str or None, but got "

@@ -26,6 +26,7 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmseg.registry import DATASETS
 
+from cen_mm.engine import safe_checkpoint_loading
 from cen_mm.seg.datasets.transforms import LoadRGBDFromFile
 
 __all__ = ['init_model', 'load_rgbd', 'rgbd_inference_pipeline']
@@ -96,7 +97,7 @@ def init_model(config: Union[str, Path, Config],
         config = Config.fromfile(str(config))
     elif isinstance(config, Config):
         config = copy.deepcopy(config)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), safe_checkpoint_loading():
         # mmseg warns when it guesses the classes; we replace its guess.
         warnings.filterwarnings('ignore', message='.*dataset_meta.*')
         warnings.filterwarnings('ignore', message='No suitable dataset.*')

@@ -1,5 +1,6 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 import bisect
+import logging
 from typing import Dict, List, Sequence
 
 from mmengine.logging import print_log
@@ -82,6 +83,18 @@ class StagedLR(_ParamScheduler):
                 f'StagedLR: param groups are tagged {missing} (key '
                 f'{group_key!r}; untagged groups use "default"), but lrs '
                 f'only lists {sorted(lrs)}')
+        for group, tag in zip(optimizer.param_groups, tags):
+            configured = group.get('initial_lr', group['lr'])
+            if abs(configured - lrs[tag][0]) > 1e-12 * max(1., configured):
+                print_log(
+                    f'StagedLR: the optimizer\'s learning rate {configured:g} '
+                    f'(param group {tag!r}, optim_wrapper.optimizer.lr times '
+                    f'any lr_mult) is replaced by lrs[{tag!r}][0] = '
+                    f'{lrs[tag][0]:g}; the stage learning rates come from '
+                    'StagedLR.lrs only.',
+                    logger='current',
+                    level=logging.WARNING)
+                break
         self.milestones = milestones
         self.lrs = lrs
         self.group_key = group_key

@@ -50,6 +50,9 @@ class LoadTaskonomyDomains(BaseTransform):
     replicated, depth becomes ``log(1 + d)`` scaled by 11.1, edges are scaled
     by their official maxima.
 
+    All domains of a view must have the same size (an error names the
+    files otherwise).
+
     Required Keys:
 
     - img_{domain}_path (for every domain)
@@ -115,6 +118,7 @@ class LoadTaskonomyDomains(BaseTransform):
         Returns:
             dict: The result dict with the decoded images added.
         """
+        sizes = {}
         for domain in self.domains:
             key = f'img_{domain}'
             path_key = f'{key}_path'
@@ -131,10 +135,19 @@ class LoadTaskonomyDomains(BaseTransform):
                 overflow=self.overflow,
                 depth_invalid=self.depth_invalid,
                 filename=filename)
+            sizes[filename] = img.shape[:2]
             results[key] = img
             results[f'ori_{key}_shape'] = img.shape
             results[f'{key}_channel_order'] = 'rgb'
             results[f'{key}_color_type'] = 'color'
+        if len(set(sizes.values())) > 1:
+            # Resizing them separately would distort the aspect ratios and
+            # misalign the pixels of the domains.
+            raise ValueError(
+                'LoadTaskonomyDomains: the domains of one view differ in '
+                'size (H, W): ' +
+                ', '.join(f'{f} {s}' for f, s in sizes.items()) +
+                '; every domain of a view must have the same size')
         return results
 
     def __repr__(self) -> str:

@@ -1,5 +1,6 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
+from .dump_results import DumpGenResults
 from .inception_metrics import CENFID, CENKID, PairedFeatureMetric
 from .pixel_metrics import CENMAE, CENMSE
 
-__all__ = ['CENFID', 'CENKID', 'PairedFeatureMetric', 'CENMAE', 'CENMSE']
+__all__ = ['DumpGenResults', 'CENFID', 'CENKID', 'PairedFeatureMetric', 'CENMAE', 'CENMSE']
