@@ -28,7 +28,7 @@ train_dataloader = dict(
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=6)
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.2))
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+    checkpoint=dict(type='SafeCheckpointHook', interval=2, by_epoch=False),
     logger=dict(type='LoggerHook', interval=1))
 custom_hooks = [
     dict(type='GammaSparsityHook', lam=0.05, interval=1),
