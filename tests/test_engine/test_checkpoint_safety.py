@@ -325,18 +325,6 @@ def test_non_finite_gamma_is_named():
         hook.after_train_iter(runner, 0, outputs=dict(loss=1.0))
 
 
-def test_hook_and_slim_loss_together_are_refused():
-    from cen_engine_toy import CENToyExchangeNet, fake_runner
-    from mmengine.optim import OptimWrapper
-
-    from cen_mm.engine import GammaSparsityHook
-    model = CENToyExchangeNet()
-    model.slim_loss_weight = 6e-4
-    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
-    with pytest.raises(ValueError, match='λ would be applied twice'):
-        GammaSparsityHook(lam=6e-4).before_train(fake_runner(model, wrapper))
-
-
 def test_staged_lr_warns_when_it_replaces_the_configured_lr():
     pytest.importorskip('mmseg')
     from mmengine.logging import MMLogger

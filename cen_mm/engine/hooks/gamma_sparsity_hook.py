@@ -99,13 +99,6 @@ class GammaSparsityHook(Hook):
     def before_train(self, runner) -> None:
         """Find the exchanging norms and hook every optimizer."""
         model = unwrap_model(runner.model)
-        weight = getattr(model, 'slim_loss_weight', 0) or 0
-        if weight > 0:
-            raise ValueError(
-                f'GammaSparsityHook (lam={self.lam}) and the model\'s '
-                f'slim_loss_weight={weight} both add the L1 penalty on γ, so '
-                'λ would be applied twice: remove the hook from '
-                '`custom_hooks` or set model.slim_loss_weight=0')
         model_names = getattr(model, 'stream_names', None)
         if not isinstance(model_names, (list, tuple)):
             model_names = None  # e.g. a method of a multi-flow model
