@@ -9,6 +9,12 @@ block of the batch. :func:`multi_stream_head` turns a stock mmseg head class
 (``FCNHead``, ``ASPPHead``, ``UPerHead``, ``SegformerHead``, ...) into such a
 head; :class:`CENEncoderDecoder` applies it to every decode and auxiliary
 head of a config, so no head class is written by hand.
+
+A generated class has a stable qualified name, ``CEN{Head}`` in this module
+(``cen_mm.seg.models.decode_heads.multi_stream_head.CENFCNHead``), resolved
+on first use for any head registered in mmseg's ``MODELS``; its instances
+pickle as "the multi-stream version of the stock head class", so models
+with generated heads pickle, deep-copy and load in a fresh process.
 """
 from abc import abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Type
@@ -18,6 +24,7 @@ import torch.nn as nn
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import accuracy
 from mmseg.models.utils import resize
+from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor
 
@@ -292,6 +299,15 @@ class MultiStreamDecodeHead(BaseDecodeHead):
             mode=self.resize_mode,
             align_corners=self.align_corners)
 
+    def __reduce_ex__(self, protocol: int) -> tuple:
+        # A class made by multi_stream_head pickles as "multi_stream_head of
+        # its stock head", which any process can rebuild; subclasses and
+        # hand-written heads pickle as usual.
+        stock_head = type(self).__dict__.get('_stock_head')
+        if stock_head is None:
+            return super().__reduce_ex__(protocol)
+        return _new_multi_stream_head, (stock_head, ), self.__getstate__()
+
 
 _MULTI_STREAM_HEADS: Dict[type, type] = {}
 
@@ -305,7 +321,9 @@ def multi_stream_head(head_cls: Type[BaseDecodeHead]) -> type:
     subclass ``CEN{head_cls.__name__}(MultiStreamDecodeHead, head_cls)``
     whose :meth:`forward_streams` is the stock ``head_cls.forward``. It takes
     the stock head's arguments plus ``num_streams``, ``stream_names``,
-    ``ensemble`` and ``private_norms``.
+    ``ensemble`` and ``private_norms``. The generated class is importable as
+    ``CEN{head_cls.__name__}`` from this module when ``head_cls`` is
+    registered in mmseg's ``MODELS``, and its instances pickle in any case.
 
     This works for heads whose ``forward(inputs)`` returns the logits
     (FCN, PSP, ASPP, DepthwiseSeparableASPP, UPer, Segformer, DA, ...).
@@ -324,14 +342,39 @@ def multi_stream_head(head_cls: Type[BaseDecodeHead]) -> type:
         raise TypeError('multi_stream_head: expected an mmseg decode head '
                         f'class (a BaseDecodeHead subclass), got {head_cls!r}')
     if head_cls not in _MULTI_STREAM_HEADS:
+        name = f'CEN{head_cls.__name__}'
         _MULTI_STREAM_HEADS[head_cls] = type(
-            f'CEN{head_cls.__name__}', (MultiStreamDecodeHead, head_cls),
+            name, (MultiStreamDecodeHead, head_cls),
             dict(
                 forward_streams=head_cls.forward,
+                _stock_head=head_cls,
                 __module__=__name__,
+                __qualname__=name,
                 __doc__=f'Multi-stream ``{head_cls.__name__}`` '
                 '(see :func:`multi_stream_head`).'))
     return _MULTI_STREAM_HEADS[head_cls]
+
+
+def _new_multi_stream_head(head_cls: type) -> MultiStreamDecodeHead:
+    """An uninitialised ``multi_stream_head(head_cls)`` (for unpickling)."""
+    cls = multi_stream_head(head_cls)
+    return cls.__new__(cls)
+
+
+def __getattr__(name: str) -> type:
+    """``CEN{Head}``: the generated class of mmseg's registered ``Head``.
+
+    Generated classes are made on first use; this gives each one a stable
+    qualified name in this module (PEP 562), so that the class itself can be
+    imported or pickled by name in any process. A name that does not
+    resolve to the generated class of that head is an AttributeError.
+    """
+    head_cls = MODELS.get(name[3:]) if name.startswith('CEN') else None
+    if isinstance(head_cls, type) and issubclass(head_cls, BaseDecodeHead):
+        cen_cls = multi_stream_head(head_cls)
+        if cen_cls.__module__ == __name__ and cen_cls.__qualname__ == name:
+            return cen_cls
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def register_multi_stream_head(head_cls: type, cen_cls: type) -> None:

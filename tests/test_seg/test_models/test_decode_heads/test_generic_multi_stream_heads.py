@@ -4,7 +4,7 @@ block equals the stock head with that stream's norms, the last block is the
 learned ensemble."""
 import pytest
 import torch
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS
 
 import cen_mm.seg  # noqa: F401
@@ -14,7 +14,6 @@ from cen_mm.seg.models.decode_heads import (CENPSPHead,
                                             multi_stream_head,
                                             private_norm_cfg)
 
-init_default_scope('mmseg')
 K = 4
 BN = dict(type='SyncBN', requires_grad=True)
 LEVELS = (4, 6, 8, 10)  # channels of 4 feature levels
@@ -32,6 +31,12 @@ HEADS = {
     'SegformerHead': dict(in_channels=list(LEVELS), in_index=[0, 1, 2, 3],
                           channels=6),
 }
+
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
 
 
 def _features(n, m, seed=0):
