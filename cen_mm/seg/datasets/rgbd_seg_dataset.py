@@ -90,6 +90,9 @@ class RGBDSegDataset(BaseSegDataset):
         info = dict(paths)
         info['label_map'] = self.label_map
         info['reduce_zero_label'] = self.reduce_zero_label
+        # Lets LoadRGBDAnnotations check label ranges without a per-dataset
+        # pipeline (the pipelines in configs/_base_/datasets are shared).
+        info['num_classes'] = len(self.metainfo['classes'])
         info['seg_fields'] = []
         return info
 

@@ -140,6 +140,8 @@ def test_sunrgbd_reduce_zero_label(tmp_path):
         ])
     seg = ds[0]['data_samples'].gt_sem_seg.data[0, 0].tolist()
     assert seg == [255, 0, 36, 1, 255]
+    # The dataset's class count reaches the label check of shared pipelines.
+    assert ds.get_data_info(0)['num_classes'] == 37
 
 
 def test_synthetic_dataset_generates_on_first_use(tmp_path):

@@ -169,6 +169,22 @@ def test_bad_inputs_are_named(tmp_path):
         label_loader(results)
 
 
+def test_label_range_comes_from_the_dataset(tmp_path):
+    label = np.zeros((6, 8), np.uint8)
+    label[1, 2] = 4
+    shared = build(dict(type='LoadRGBDAnnotations'))  # as in the base configs
+    # RGBDSegDataset puts its class count in every data info.
+    results = shared(dict(write_case(tmp_path, label=label), num_classes=5))
+    assert results['gt_seg_map'][1, 2] == 4
+    with pytest.raises(ValueError, match=r'values \[4\] outside \[0, 4\)'):
+        shared(dict(write_case(tmp_path, label=label), num_classes=4))
+    # An explicit num_classes wins; none at all skips the check.
+    with pytest.raises(ValueError, match=r'outside \[0, 3\)'):
+        build(dict(type='LoadRGBDAnnotations', num_classes=3))(
+            dict(write_case(tmp_path, label=label), num_classes=5))
+    assert shared(write_case(tmp_path, label=label))['gt_seg_map'].max() == 4
+
+
 def test_rgbd_resize_per_modality_interpolation(nyu_samples):
     results = load(sample_results(nyu_samples))
     img = results['img'].copy()

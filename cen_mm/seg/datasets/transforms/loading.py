@@ -283,8 +283,10 @@ class LoadRGBDAnnotations(LoadAnnotations):
     fit in uint8 (mmseg casts labels to uint8, which would silently wrap
     larger ids). After ``reduce_zero_label`` and ``label_map`` are applied as
     in mmseg, every value must lie in ``[0, num_classes)`` or equal
-    ``ignore_index``; if an image was loaded before, its original size must
-    match. Any violation raises an error naming the file.
+    ``ignore_index`` (``num_classes`` comes from the dataset, e.g.
+    :class:`RGBDSegDataset`, unless given here); if an image was loaded
+    before, its original size must match. Any violation raises an error
+    naming the file.
 
     Required Keys:
 
@@ -292,14 +294,16 @@ class LoadRGBDAnnotations(LoadAnnotations):
     - reduce_zero_label (optional)
     - label_map (optional)
     - ori_shape (optional, checked when present)
+    - num_classes (optional, set by :class:`RGBDSegDataset`)
 
     Added Keys:
 
     - gt_seg_map (np.uint8)
 
     Args:
-        num_classes (int, optional): Number of classes. None skips the range
-            check. Defaults to None.
+        num_classes (int, optional): Number of classes. None takes
+            ``results['num_classes']`` (the dataset's class count) and skips
+            the range check if that is absent too. Defaults to None.
         ignore_index (int): Void label. Defaults to 255.
         **kwargs: Arguments of mmseg ``LoadAnnotations``
             (``reduce_zero_label``, ``backend_args``, ``imdecode_backend``).
@@ -349,13 +353,16 @@ class LoadRGBDAnnotations(LoadAnnotations):
             for old_id, new_id in results['label_map'].items():
                 seg[old == old_id] = new_id
 
-        if self.num_classes is not None:
-            bad = (seg >= self.num_classes) & (seg != self.ignore_index)
+        num_classes = self.num_classes
+        if num_classes is None:
+            num_classes = results.get('num_classes')
+        if num_classes is not None:
+            bad = (seg >= num_classes) & (seg != self.ignore_index)
             if bad.any():
                 values = np.unique(seg[bad])
                 raise ValueError(
                     f'label map {path} has values {values[:10].tolist()} '
-                    f'outside [0, {self.num_classes}) and ignore_index '
+                    f'outside [0, {num_classes}) and ignore_index '
                     f'{self.ignore_index} (check reduce_zero_label and the '
                     'label encoding)')
         results['gt_seg_map'] = seg
