@@ -1,18 +1,10 @@
-# Runtime shared by the cen_mm segmentation configs (mmseg defaults, with
-# epoch-based logging for the epoch-based CEN schedules).
-default_scope = 'mmseg'
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
-)
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(
-    type='CENSegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(by_epoch=True)
-log_level = 'INFO'
-load_from = None
-resume = False
-# Multi-scale + flip test (`--tta`); it averages the ensemble and stream
+# Runtime shared by the cen_mm segmentation configs: mmseg's defaults with
+# epoch-based logging (the CEN schedules count epochs), no cudnn benchmark,
+# the visualiser that also draws each stream's prediction, and the
+# multi-scale + flip test (`--tta`) averaging the ensemble and the stream
 # logits alike.
+_base_ = 'mmseg::_base_/default_runtime.py'
+env_cfg = dict(cudnn_benchmark=False)
+visualizer = dict(type='CENSegLocalVisualizer')
+log_processor = dict(by_epoch=True)
 tta_model = dict(type='CENSegTTAModel')

@@ -12,12 +12,9 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/schedules/cen_staged_450e.py',
 ]
-custom_imports = dict(imports=['cen_mm.seg'], allow_failed_imports=False)
 crop_size = (500, 500)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    # Mean over labelled pixels, as the official NLL loss.
-    decode_head=dict(loss_decode=dict(avg_non_ignore=True)),
     backbone=dict(
         type='CENResNet',
         depth=152,
@@ -26,12 +23,5 @@ model = dict(
         norm_eval=True,
         init_cfg=dict(
             type='Pretrained', checkpoint='torchvision://resnet152')))
-train_dataloader = dict(
-    batch_size=6,
-    num_workers=4,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True))
-custom_hooks = [
-    dict(type='GammaSparsityHook', lam=6e-4)
-]
+train_dataloader = dict(drop_last=True)
 randomness = dict(seed=42)

@@ -8,20 +8,8 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/schedules/cen_staged_60e.py',
 ]
-custom_imports = dict(imports=['cen_mm.seg'], allow_failed_imports=False)
 crop_size = (500, 500)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(
-        # Mean over labelled pixels, as the official NLL loss.
-        loss_decode=dict(avg_non_ignore=True),
-        num_classes=37))
-train_dataloader = dict(
-    batch_size=6,
-    num_workers=4,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True))
-custom_hooks = [
-    dict(type='GammaSparsityHook', lam=6e-4)
-]
+    data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=37))
+train_dataloader = dict(drop_last=True)
 randomness = dict(seed=42)

@@ -19,8 +19,8 @@ _base_ = [
     '../_base_/models/cen_resnet50_refinenet.py',
     '../_base_/datasets/synthetic_rgbd.py',
     '../_base_/default_runtime.py',
+    '../_base_/schedules/cen_staged_300e.py',
 ]
-custom_imports = dict(imports=['cen_mm.seg'], allow_failed_imports=False)
 crop_size = (96, 96)
 num_classes = 5
 model = dict(
@@ -28,26 +28,20 @@ model = dict(
     backbone=dict(
         stem_channels=16, base_channels=16, norm_eval=False, init_cfg=None),
     decode_head=dict(
-        # Mean over labelled pixels, as the official NLL loss.
-        loss_decode=dict(avg_non_ignore=True),
         in_channels=(64, 128, 256, 512),
         channels=16,
         top_channels=32,
         num_classes=num_classes))
 train_dataloader = dict(batch_size=8, num_workers=2)
 
+# The official staged schedule, shortened to 20 + 10 + 10 epochs, with
+# larger learning rates for training from scratch.
 enc_lrs = [2e-2, 1e-2, 4e-3]
 dec_lrs = [2e-2, 1e-2, 4e-3]
 optim_wrapper = dict(
-    type='OptimWrapper',
-    # mmengine's constructor, logging a summary instead of one line per
-    # parameter.
-    constructor='SummaryOptimWrapperConstructor',
-    optimizer=dict(
-        type='SGD', lr=dec_lrs[0], momentum=0.9, weight_decay=1e-5),
-    paramwise_cfg=dict(custom_keys={
-        'backbone': dict(lr_mult=enc_lrs[0] / dec_lrs[0], lr_group='encoder')
-    }))
+    optimizer=dict(lr=dec_lrs[0]),
+    paramwise_cfg=dict(
+        custom_keys=dict(backbone=dict(lr_mult=enc_lrs[0] / dec_lrs[0]))))
 param_scheduler = [
     dict(
         type='StagedLR',
@@ -56,22 +50,9 @@ param_scheduler = [
         reset_state=True,
         by_epoch=True)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=40, val_interval=5)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+train_cfg = dict(max_epochs=40)
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=10),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(
-        type='CheckpointHook',
-        by_epoch=True,
-        interval=5,
-        max_keep_ckpts=1,
-        save_best='mIoU',
-        rule='greater'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    logger=dict(interval=10), checkpoint=dict(max_keep_ckpts=1))
 custom_hooks = [
     dict(type='GammaSparsityHook', lam=5e-2, interval=10)
 ]

@@ -49,7 +49,11 @@ model = dict(
         ensemble=dict(detach=True),
         norm_cfg=norm_cfg,
         align_corners=False,
+        # Mean over labelled pixels, as the official NLL loss.
         loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            loss_weight=1.0,
+            avg_non_ignore=True)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

@@ -53,7 +53,11 @@ model = dict(
         feat_dropout_ratio=0.5,
         dropout_ratio=0.5,
         align_corners=False,
+        # Mean over labelled pixels, as the official NLL loss.
         loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            loss_weight=1.0,
+            avg_non_ignore=True)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
