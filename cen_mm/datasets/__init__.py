@@ -7,7 +7,8 @@ generators in ``tools/misc`` and any process can use it cheaply;
 classes on top of it.
 
 * :mod:`.synthetic_rgbd`: RGB-D segmentation scenes whose classes need both
-  modalities (``SyntheticRGBDDataset``, ``tools/misc/generate_synthetic_rgbd.py``).
+  modalities (read by ``SyntheticRGBDDataset``; CLI
+  ``tools/misc/generate_synthetic_rgbd.py``).
 * :mod:`.synthetic_scenes`: ray-cast indoor scenes rendered into consistent
   Taskonomy domains (``tools/misc/generate_synthetic_scenes.py``).
 * :mod:`.taskonomy_domains`: Taskonomy's per-domain encodings.

@@ -8,7 +8,8 @@
 #   official effective λ = 3 x 2e-4 = 6e-4 (the paper states 5e-3), applied
 #   by GammaSparsityHook (../_base_/schedules/cen_staged_300e.py);
 # - channel exchange below θ = 2e-2 after every bottleneck 3x3 conv, loss
-#   averaged over labelled pixels (../_base_/models/cen_resnet101_refinenet.py).
+#   averaged over labelled pixels (../_base_/models/
+#   cen_resnet101_refinenet.py).
 _base_ = [
     '../_base_/models/cen_resnet101_refinenet.py',
     '../_base_/datasets/nyudv2_rgbd.py',

@@ -1,6 +1,6 @@
-# SUN RGB-D (37 classes) under the usual mmseg keys, for configs built from
-# model bases; the settings and their description are in sunrgbd_rgbd_data.py
-# (use that file beside a full mmseg config).
+# The settings of sunrgbd_rgbd_data.py (described there) under the usual
+# mmseg keys, for configs built from model bases. Beside a full mmseg
+# config, inherit sunrgbd_rgbd_data.py instead.
 _base_ = ['./sunrgbd_rgbd_data.py']
 test_pipeline = {{_base_.rgbd_data.test_pipeline}}
 tta_pipeline = {{_base_.rgbd_data.tta_pipeline}}

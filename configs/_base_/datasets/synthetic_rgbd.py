@@ -1,6 +1,6 @@
-# Synthetic RGB-D scenes (5 classes) under the usual mmseg keys, for configs built from
-# model bases; the settings and their description are in synthetic_rgbd_data.py
-# (use that file beside a full mmseg config).
+# The settings of synthetic_rgbd_data.py (described there) under the usual
+# mmseg keys, for configs built from model bases. Beside a full mmseg
+# config, inherit synthetic_rgbd_data.py instead.
 _base_ = ['./synthetic_rgbd_data.py']
 test_pipeline = {{_base_.rgbd_data.test_pipeline}}
 tta_pipeline = {{_base_.rgbd_data.tta_pipeline}}
