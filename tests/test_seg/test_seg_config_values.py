@@ -6,7 +6,7 @@ state them."""
 from pathlib import Path
 
 import pytest
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 
 CONFIGS = Path(__file__).parents[2] / 'configs' / 'cen'
 OFFICIAL_ENC = [5e-4, 2.5e-4, 1e-4]
@@ -33,6 +33,9 @@ RECIPES = {
     'cen-refinenet_r50_synthetic-rgbd.py':
     (5e-2, 2e-2, [2e-2, 1e-2, 4e-3], [2e-2, 1e-2, 4e-3], [20, 30], 40,
      (96, 96), 8, 5, 'SyntheticRGBDDataset'),
+    'cen-refinenet_r50_synthetic-agreement-rgbd.py':
+    (2e-2, 2e-2, [2e-2, 1e-2, 4e-3], [2e-2, 1e-2, 4e-3], [10, 15], 20,
+     (64, 64), 8, 3, 'SyntheticAgreementRGBDDataset'),
 }
 
 
@@ -77,7 +80,8 @@ def test_recipe_values(name):
     assert sched.milestones == milestones
     assert sched.lrs == dict(encoder=enc, default=dec)
     assert cfg.train_cfg.max_epochs == epochs
-    assert cfg.train_cfg.val_interval == 5
+    # validation every 5 epochs (the 20-epoch pilot validates once, at the end)
+    assert cfg.train_cfg.val_interval == (20 if 'agreement' in name else 5)
 
     # Data: batch, crop (padded by the preprocessor), classes everywhere.
     train = cfg.train_dataloader
@@ -87,12 +91,17 @@ def test_recipe_values(name):
     assert model.data_preprocessor.size == crop
     [crop_step] = [t for t in train.dataset.pipeline if t.type == 'RandomCrop']
     assert crop_step.crop_size == crop and crop_step.cat_max_ratio == 1.0
-    [resize] = [
+    resizes = [
         t for t in train.dataset.pipeline if t.type == 'RGBDRandomResize'
     ]
+    if dataset == 'SyntheticAgreementRGBDDataset':
+        assert resizes == []  # the pilot crops without rescaling
+        resizes = [dict(interpolation='bicubic', depth_interpolation='nearest',
+                        ratio_range=(0.75, 1.5), min_short_side=None)]
+    [resize] = [ConfigDict(r) for r in resizes]
     assert (resize.interpolation, resize.depth_interpolation) == ('bicubic',
                                                                   'nearest')
-    if dataset == 'SyntheticRGBDDataset':
+    if dataset.startswith('Synthetic'):
         assert (resize.ratio_range, resize.min_short_side) == ((0.75, 1.5),
                                                                None)
     else:  # official: s ~ U(0.5, 2), shorter side >= 350
@@ -100,7 +109,7 @@ def test_recipe_values(name):
                                                                350)
     # The official loader drops the last incomplete batch; the generic
     # recipe keeps mmseg's default.
-    official = dataset != 'SyntheticRGBDDataset' and 'generic' not in name
+    official = not dataset.startswith('Synthetic') and 'generic' not in name
     assert train.get('drop_last', False) == official
     test_steps = [t.type for t in cfg.test_dataloader.dataset.pipeline]
     assert test_steps == [
