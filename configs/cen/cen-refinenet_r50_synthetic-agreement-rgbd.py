@@ -56,10 +56,4 @@ param_scheduler = [
         by_epoch=True)
 ]
 train_cfg = dict(max_epochs=20, val_interval=20)
-custom_hooks = [
-    dict(
-        type='GammaSparsityHook',
-        lam=2e-2,
-        interval=8,
-        stream_names=('rgb', 'depth'))
-]
+custom_hooks = [dict(type='GammaSparsityHook', lam=2e-2, interval=8)]

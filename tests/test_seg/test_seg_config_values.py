@@ -125,5 +125,9 @@ def test_recipe_values(name):
     # the generic recipe, which keeps mmseg's head settings).
     assert model.decode_head.loss_decode.get('avg_non_ignore', False) == (
         'generic' not in name)
+    # Streams declared once, on the model; the metric and the hook read them
+    # from there.
+    assert tuple(model.stream_names) == ('rgb', 'depth')
     assert cfg.val_evaluator.type == 'StreamIoUMetric'
-    assert tuple(cfg.val_evaluator.stream_names) == ('rgb', 'depth')
+    assert 'stream_names' not in cfg.val_evaluator
+    assert 'stream_names' not in hooks[0]
