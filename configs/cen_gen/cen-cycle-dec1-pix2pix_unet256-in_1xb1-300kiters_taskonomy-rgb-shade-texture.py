@@ -42,24 +42,6 @@ default_hooks = dict(checkpoint=dict(interval=100000))
 # (prefix '{target}/{source}'); FID / KID (x100) for RGB (stored BGR), the
 # paper's MAE / MSE (x100 on [-1, 1], MSE = root mean squared error)
 # otherwise
-val_evaluator = dict(metrics=[
-    dict(
-        type=m,
-        prefix=prefix,
-        fake_key=key,
-        real_key=f"gt_img_{f['target']}",
-        channel_order='bgr',
-        minmax_stretch=True)  # official per-image min-max stretch
-    if f['target'] == 'rgb' else dict(
-        type=m,
-        prefix=prefix,
-        pred_key=key,
-        gt_key=f"gt_img_{f['target']}",
-        convention='paper') for f in flows
-    for prefix, key in [(f['target'], f"pred_img_{f['target']}")] +
-    [(f"{f['target']}/{s}", f"pred_img_{f['target']}_{s}")
-     for s in f['sources']]
-    for m in (('CENFID', 'CENKID') if f['target'] == 'rgb' else
-              ('CENMAE', 'CENMSE'))
-])
+val_evaluator = dict(
+    type='CENTranslationEvaluator', targets=flows, streams=True, metrics=[])
 test_evaluator = val_evaluator

@@ -35,17 +35,5 @@ custom_hooks = [dict(type='GammaSparsityHook', lam=1e-3, interval=50)]
 # per flow: its output (the ensemble, prefix '{target}') and every stream
 # (prefix '{target}/{source}'); the paper's MAE / MSE for every target here
 # (FID / KID for RGB outputs in the Taskonomy configs).
-val_evaluator = dict(
-    _delete_=True,
-    metrics=[
-        dict(
-            type=metric,
-            prefix=prefix,
-            pred_key=key,
-            gt_key=f"gt_img_{f['target']}",
-            convention='paper') for f in flows
-        for prefix, key in [(f['target'], f"pred_img_{f['target']}")] +
-        [(f"{f['target']}/{s}", f"pred_img_{f['target']}_{s}")
-         for s in f['sources']] for metric in ('CENMAE', 'CENMSE')
-    ])
+val_evaluator = dict(targets=flows, streams=True)
 test_evaluator = val_evaluator

@@ -35,21 +35,6 @@ default_hooks = dict(checkpoint=dict(interval=100000))
 
 # per task: FID / KID (x100) for RGB outputs (stored BGR), the paper's
 # MAE / MSE (x100 on [-1, 1], MSE = root mean squared error) otherwise
-val_evaluator = dict(metrics=[
-    dict(
-        type=m,
-        prefix=t,
-        fake_key=f'pred_img_{t}',
-        real_key=f'gt_img_{t}',
-        channel_order='bgr',
-        minmax_stretch=True)  # official per-image min-max stretch
-    if t == 'rgb' else dict(
-        type=m,
-        prefix=t,
-        pred_key=f'pred_img_{t}',
-        gt_key=f'gt_img_{t}',
-        convention='paper')
-    for t in target_domains
-    for m in (('CENFID', 'CENKID') if t == 'rgb' else ('CENMAE', 'CENMSE'))
-])
+val_evaluator = dict(
+    type='CENTranslationEvaluator', targets=target_domains, metrics=[])
 test_evaluator = val_evaluator

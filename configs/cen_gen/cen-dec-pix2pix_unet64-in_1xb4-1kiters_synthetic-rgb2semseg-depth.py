@@ -67,14 +67,11 @@ custom_hooks = [
 ]
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 
-# per task: the paper's MAE / MSE (non-RGB targets)
-val_evaluator = dict(metrics=[
-    dict(
-        type=metric,
-        prefix=t,
-        pred_key=f'pred_img_{t}',
-        gt_key=f'gt_img_{t}',
-        convention='paper') for t in target_domains
-    for metric in ('CENMAE', 'CENMSE')
-])
+# per task: the paper's MAE / MSE (also for RGB: FID / KID need the
+# Inception weights)
+val_evaluator = dict(
+    type='CENTranslationEvaluator',
+    targets=target_domains,
+    feature_targets=[],
+    metrics=[])
 test_evaluator = val_evaluator

@@ -20,15 +20,5 @@ val_dataloader = dict(dataset=data)
 test_dataloader = val_dataloader
 custom_hooks = [dict(type='GammaSparsityHook', lam=1e-3, interval=50)]
 
-val_evaluator = dict(
-    _delete_=True,
-    metrics=[
-        dict(
-            type=metric,
-            prefix=t,
-            pred_key=f'pred_img_{t}',
-            gt_key=f'gt_img_{t}',
-            convention='paper') for t in target_domains
-        for metric in ('CENMAE', 'CENMSE')
-    ])
+val_evaluator = dict(targets=target_domains)
 test_evaluator = val_evaluator

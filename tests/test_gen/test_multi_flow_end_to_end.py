@@ -39,11 +39,7 @@ def _use_targets(cfg, targets):
     cfg.model.flows = [dict(sources=sources, target=t) for t in targets]
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.target_domains = targets
-    cfg.val_evaluator = dict(metrics=[
-        dict(type=m, prefix=t, pred_key=f'pred_img_{t}',
-             gt_key=f'gt_img_{t}', convention='paper') for t in targets
-        for m in ('CENMAE', 'CENMSE')
-    ])
+    cfg.val_evaluator.targets = targets
     cfg.test_evaluator = cfg.val_evaluator
     for hook in cfg.custom_hooks:
         if 'stream_names' in hook:

@@ -7,11 +7,12 @@ import os.path as osp
 
 import pytest
 from mmagic.registry import METRICS, MODELS, TRANSFORMS
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import HOOKS, init_default_scope
 
 import cen_mm.engine  # noqa: F401  (GammaSparsityHook)
 import cen_mm.gen  # noqa: F401
+from cen_mm.gen.evaluation import CENTranslationEvaluator
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
                       'cen_gen')
@@ -142,7 +143,11 @@ def test_multi_flow_config_consistency(path):
             expected |= {(f'pred_img_{target}_{s}', f'{target}/{s}')
                          for s in sources}
     seen = set()
-    for metric in cfg.val_evaluator.metrics:
+    evaluator = cfg.val_evaluator.to_dict()
+    assert evaluator.pop('type') == 'CENTranslationEvaluator'
+    assert evaluator.pop('metrics') == []
+    for metric in map(ConfigDict,
+                      CENTranslationEvaluator.metric_cfgs(**evaluator)):
         key = metric.get('pred_key', metric.get('fake_key'))
         seen.add((key, metric.prefix))
         target = metric.get('gt_key', metric.get('real_key'))[len('gt_img_'):]
