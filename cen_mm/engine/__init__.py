@@ -11,6 +11,8 @@ from .checkpoint import (atomic_write, atomic_write_text, check_resumable,
                          find_resume_checkpoint, is_intact_checkpoint,
                          load_model_checkpoint, portable_message_hub,
                          remove_stray_temporaries, safe_checkpoint_loading)
+from .combination_checks import (check_norm_types, check_num_classes,
+                                 check_stream_host, dataset_classes)
 from .hooks import (ExchangeVisualizationHook, GammaSparsityHook,
                     NonFiniteError, NonFiniteGuardHook, SafeCheckpointHook)
 from .sparsity import sparsity_loss, unwrap_model
@@ -23,5 +25,6 @@ __all__ = [
     'remove_stray_temporaries', 'is_intact_checkpoint',
     'find_resume_checkpoint', 'check_resumable', 'check_state_dict',
     'load_model_checkpoint', 'NonFiniteGuardHook', 'NonFiniteError',
-    'work_dir_lock'
+    'work_dir_lock', 'check_stream_host', 'check_num_classes',
+    'dataset_classes', 'check_norm_types'
 ]

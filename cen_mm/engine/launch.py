@@ -24,6 +24,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .checkpoint import check_resumable, find_resume_checkpoint
+from .combination_checks import (check_norm_types, check_num_classes,
+                                 check_stream_host)
 
 __all__ = [
     'add_common_args', 'load_config', 'setup_cpu_distributed',
@@ -87,8 +89,9 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def _import_scope_plugin(cfg: Config) -> None:
-    if cfg.get('custom_imports', None):
-        return
+    # Also with custom_imports of its own: a config that imports only the
+    # user's modules may still use cen_mm's (importing registers, nothing
+    # else).
     plugin = _SCOPE_PLUGINS.get(cfg.get('default_scope', None))
     if plugin is not None and importlib.util.find_spec(plugin) is not None:
         importlib.import_module(plugin)
@@ -254,7 +257,17 @@ def setup_resume(cfg: Config, resume: Optional[str]) -> None:
 
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner from mmengine's root ``RUNNERS`` (so the config's
-    ``default_scope``, mmseg or mmagic, decides the component registries)."""
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
+    ``default_scope``, mmseg or mmagic, decides the component registries).
+
+    Wrong combinations are refused first: norm types the scope does not
+    know (:func:`check_norm_types`), heads whose ``num_classes``
+    differ from the datasets' classes (:func:`check_num_classes`, before
+    anything is built) and stream-aware modules in a model that does not
+    fold streams (:func:`check_stream_host`, once the model is built).
+    """
+    check_norm_types(cfg)
+    check_num_classes(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+        RUNNERS.build(cfg)
+    check_stream_host(runner.model)
+    return runner

@@ -11,6 +11,7 @@ from mmengine.registry import HOOKS
 from torch.optim import Optimizer
 
 from cen_mm.cnn import ExchangeNorm, exchange_norms
+from ..combination_checks import check_stream_host
 from ..sparsity import unwrap_model
 
 __all__ = ['GammaSparsityHook']
@@ -99,6 +100,14 @@ class GammaSparsityHook(Hook):
     def before_train(self, runner) -> None:
         """Find the exchanging norms and hook every optimizer."""
         model = unwrap_model(runner.model)
+        check_stream_host(model)
+        weight = getattr(model, 'slim_loss_weight', 0)
+        if isinstance(weight, (int, float)) and weight > 0:
+            raise ValueError(
+                f'GammaSparsityHook (lam={self.lam}) and '
+                f'model.slim_loss_weight={weight} both add the L1 penalty on '
+                'γ, so it would be applied twice: remove the hook from '
+                '`custom_hooks` or set model.slim_loss_weight=0')
         model_names = getattr(model, 'stream_names', None)
         if not isinstance(model_names, (list, tuple)):
             model_names = None  # e.g. a method of a multi-flow model

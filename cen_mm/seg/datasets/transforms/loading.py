@@ -13,8 +13,10 @@ from .hha import NYU_INTRINSICS, depth_to_hha
 
 __all__ = [
     'LoadRGBDFromFile', 'LoadRGBDFromNDArray', 'LoadRGBDAnnotations',
-    'check_rgb_array', 'check_depth_array'
+    'check_rgb_array', 'check_depth_array', 'check_channel_order'
 ]
+
+CHANNEL_ORDERS = ('bgr', 'rgb')
 
 
 def _read_bytes(path: str, kind: str, backend_args: Optional[dict]) -> bytes:
@@ -25,7 +27,12 @@ def _read_bytes(path: str, kind: str, backend_args: Optional[dict]) -> bytes:
 
 
 def _decode(content: bytes, path: str, kind: str, backend: str) -> np.ndarray:
-    img = mmcv.imfrombytes(content, flag='unchanged', backend=backend)
+    try:
+        img = mmcv.imfrombytes(content, flag='unchanged', backend=backend)
+    except (OSError, ValueError, SyntaxError) as e:
+        # pillow raises these for truncated/corrupt files, without the name
+        raise ValueError(f'{kind} {path} could not be decoded as an image '
+                         f'({type(e).__name__}: {e})') from e
     if img is None:
         raise ValueError(f'{kind} {path} could not be decoded as an image')
     return img
@@ -41,14 +48,19 @@ def check_rgb_array(img: np.ndarray, name: str = 'RGB image') -> np.ndarray:
 
     Returns:
         np.ndarray: ``img``.
+
+    Raises:
+        ValueError: Not ``(H, W, 3)``, or not uint8 (float images in 0..1
+            and 16-bit images would be misread as 0..255 colours).
     """
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(
-            f'{name} must have 3 colour channels, got shape {img.shape} '
-            '(grayscale and RGBA images are refused)')
+            f'{name} must have 3 colour channels (H, W, 3), got shape '
+            f'{img.shape} (grayscale and RGBA images are refused)')
     if img.dtype != np.uint8:
-        raise ValueError(f'{name} must be 8-bit, got dtype {img.dtype}')
+        raise ValueError(f'{name} must be 8-bit (uint8, 0..255), got dtype '
+                         f'{img.dtype}')
     return img
 
 
@@ -56,7 +68,7 @@ def check_depth_array(depth: np.ndarray,
                       name: str = 'depth map',
                       allow_8bit: bool = False) -> np.ndarray:
     """Check a depth map: a single-channel ``(H, W)`` (or ``(H, W, 1)``)
-    integer or float array in raw sensor units.
+    integer or float array in raw sensor units, every value finite.
 
     Args:
         depth (np.ndarray): The depth map.
@@ -66,6 +78,10 @@ def check_depth_array(depth: np.ndarray,
 
     Returns:
         np.ndarray: The depth map as ``(H, W)``.
+
+    Raises:
+        ValueError: Not single-channel; a bool, object, string or (unless
+            allowed) uint8 dtype; NaN or infinite values.
     """
     depth = np.asarray(depth)
     if depth.ndim == 3 and depth.shape[2] == 1:
@@ -74,14 +90,41 @@ def check_depth_array(depth: np.ndarray,
         raise ValueError(
             f'{name} must be single-channel, got shape {depth.shape} (a '
             'colourised or HHA image?)')
+    if depth.dtype.kind not in 'uif':
+        raise ValueError(
+            f'{name} has unsupported dtype {depth.dtype}; depth must be '
+            'integers (e.g. uint16, metres x 5000) or floats')
     if depth.dtype == np.uint8 and not allow_8bit:
         raise ValueError(
             f'{name} is 8-bit but 16-bit depth (e.g. metres x 5000 as '
             'uint16) is expected; pass allow_8bit_depth=True if this is '
             'intended')
-    if depth.dtype.kind not in 'uif':
-        raise ValueError(f'{name} has unsupported dtype {depth.dtype}')
+    if depth.dtype.kind == 'f':
+        bad = ~np.isfinite(depth)
+        if bad.any():
+            # NaN depth makes every loss and prediction NaN (class 0).
+            raise ValueError(
+                f'{name} has {int(bad.sum())} non-finite values (NaN or '
+                f'inf) of {depth.size}; finite depth is expected (mark '
+                'missing depth as 0)')
     return depth
+
+
+def check_channel_order(channel_order: str,
+                        name: str = 'channel_order') -> str:
+    """Return ``channel_order`` if it is ``'bgr'`` or ``'rgb'``.
+
+    Args:
+        channel_order (str): The order of the colour channels.
+        name (str): The argument, for error messages.
+
+    Returns:
+        str: ``channel_order``.
+    """
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f'{name} must be one of {CHANNEL_ORDERS}, got '
+                         f'{channel_order!r}')
+    return channel_order
 
 
 @TRANSFORMS.register_module()
@@ -217,11 +260,13 @@ class LoadRGBDFromNDArray(LoadRGBDFromFile):
 
     The RGB-D counterpart of mmseg's ``LoadImageFromNDArray``, for inference
     on images already in memory (see :func:`cen_mm.seg.apis.init_model`).
-    ``results['img']`` is either an ``(H, W, 4)`` RGB-D array (B, G, R in
+    ``results['img']`` is either an ``(H, W, 4)`` RGB-D array (colour in
     0..255, then the raw depth; e.g. ``np.dstack([bgr, depth])``) or an
     ``(H, W, 3)`` uint8 colour image with the depth map in
-    ``results['depth']``. The output is what :class:`LoadRGBDFromFile` makes
-    of the same pair with the same arguments.
+    ``results['depth']``. The arrays get the checks files get (uint8 colour;
+    integer or float, finite depth); an error names the array and what was
+    expected. The output is what :class:`LoadRGBDFromFile` makes of the same
+    pair with the same arguments.
 
     Required Keys:
 
@@ -236,9 +281,17 @@ class LoadRGBDFromNDArray(LoadRGBDFromFile):
     - ori_shape
 
     Args:
+        channel_order (str): Order of the given colour channels, ``'bgr'``
+            (as decoded by mmcv/cv2) or ``'rgb'`` (as from PIL); flipped to
+            B, G, R like decoded files. Default: ``'bgr'``.
         **kwargs: Arguments of :class:`LoadRGBDFromFile` (``depth_scale``,
             ``depth_channels``, ``hha``, ``allow_8bit_depth`` ...).
     """
+
+    def __init__(self, channel_order: str = 'bgr', **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.channel_order = check_channel_order(
+            channel_order, 'LoadRGBDFromNDArray: channel_order')
 
     def transform(self, results: dict) -> dict:
         """Check and stack the arrays.
@@ -252,27 +305,50 @@ class LoadRGBDFromNDArray(LoadRGBDFromFile):
         img = np.asarray(results['img'])
         if 'depth' in results:
             rgb, depth = img, results.pop('depth')
+            rgb_name, depth_name = 'RGB array (results["img"])', \
+                'depth array (results["depth"])'
         elif img.ndim == 3 and img.shape[2] == 4:
             rgb, depth = img[..., :3], img[..., 3]
-            if rgb.dtype != np.uint8:
-                if rgb.min() < 0 or rgb.max() > 255 or \
-                        not np.array_equal(rgb, np.round(rgb)):
-                    raise ValueError(
-                        'RGB-D array: the colour channels must hold 0..255 '
-                        'integers (B, G, R), got values in '
-                        f'[{rgb.min()}, {rgb.max()}]')
-                rgb = rgb.astype(np.uint8)
+            rgb_name, depth_name = 'RGB-D array colour channels', \
+                'RGB-D array depth channel'
+            rgb = self._colour_from_rgbd(rgb)
         else:
             raise ValueError(
                 'RGB-D array: expected img of shape (H, W, 4) (B, G, R, raw '
                 'depth) or (H, W, 3) with results["depth"], got shape '
                 f'{img.shape}')
+        rgb = check_rgb_array(rgb, rgb_name)
+        if self.channel_order == 'rgb':
+            rgb = np.ascontiguousarray(rgb[..., ::-1])
         results.setdefault('img_path', None)
         return self._stack(
-            results, check_rgb_array(rgb, 'RGB-D array colour channels'),
-            check_depth_array(depth, 'RGB-D array depth channel',
-                              self.allow_8bit_depth),
+            results, rgb,
+            check_depth_array(depth, depth_name, self.allow_8bit_depth),
             'the colour image', 'the depth map')
+
+    @staticmethod
+    def _colour_from_rgbd(rgb: np.ndarray) -> np.ndarray:
+        """The colour channels of a one-dtype RGB-D array as uint8."""
+        name = 'RGB-D array colour channels'
+        if rgb.dtype.kind not in 'uif':
+            raise ValueError(
+                f'RGB-D array has unsupported dtype {rgb.dtype}; expected '
+                'numbers (e.g. float32: B, G, R in 0..255, raw depth)')
+        if rgb.dtype == np.uint8:
+            return rgb
+        # A one-dtype array carries 16-bit depth, so the colour comes as
+        # wider integers or floats; only exact 0..255 integers are colour.
+        if not np.isfinite(rgb).all() or rgb.min() < 0 or rgb.max() > 255 \
+                or not np.array_equal(rgb, np.round(rgb)):
+            raise ValueError(
+                f'{name} must hold 0..255 integers (B, G, R), got values in '
+                f'[{rgb.min()}, {rgb.max()}] (dtype {rgb.dtype}; float '
+                'colours in 0..1?)')
+        return rgb.astype(np.uint8)
+
+    def __repr__(self) -> str:
+        return (super().__repr__()[:-1] +
+                f", channel_order='{self.channel_order}')")
 
 
 @TRANSFORMS.register_module()
@@ -318,7 +394,14 @@ class LoadRGBDAnnotations(LoadAnnotations):
         self.ignore_index = ignore_index
 
     def _load_seg_map(self, results: dict) -> None:
-        path = results['seg_map_path']
+        path = results.get('seg_map_path')
+        if path is None:
+            raise KeyError(
+                f"LoadRGBDAnnotations: sample {results.get('img_path')} has "
+                'no seg_map_path: the dataset lists no label map for it '
+                "(data_prefix['seg_map_path'] or the ann_file's label "
+                'column); a split used for training or evaluation needs '
+                'label maps')
         content = _read_bytes(path, 'label map', self.backend_args)
         raw = _decode(content, path, 'label map', self.imdecode_backend)
         raw = raw.squeeze()

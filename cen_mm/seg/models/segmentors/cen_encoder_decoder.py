@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
+from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -222,6 +223,17 @@ class CENEncoderDecoder(EncoderDecoder):
 
     def _stream_preprocessor(self, cfg: OptConfigType,
                              stream_channels: Optional[Sequence[int]]):
+        preprocessor_cls = _registered_class(cfg)
+        if isinstance(preprocessor_cls, type) and issubclass(
+                preprocessor_cls, SegDataPreProcessor) and \
+                'stream_channels' not in _arguments(cfg):
+            # It would normalise the stacked modalities with 3-channel
+            # statistics (a size mismatch) and skip the BGR flip.
+            raise TypeError(
+                f'{type(self).__name__}: model.data_preprocessor is '
+                f'{preprocessor_cls.__name__}, which does not know the '
+                'stacked modalities; use type=\'CENSegDataPreProcessor\' '
+                'with one mean/std per stacked channel')
         given = None
         if isinstance(cfg, dict) and 'stream_channels' in _arguments(cfg):
             cfg = ConfigDict(cfg)
@@ -455,12 +467,18 @@ class CENEncoderDecoder(EncoderDecoder):
         return predictions
 
 
+def _registered_class(cfg: OptConfigType) -> Optional[type]:
+    """The class ``cfg['type']`` names (None when unknown)."""
+    cls = cfg.get('type') if isinstance(cfg, dict) else None
+    cls = MODELS.get(cls) if isinstance(cls, str) else cls
+    return cls if isinstance(cls, type) else None
+
+
 def _arguments(cfg: dict) -> Sequence[str]:
     """Names of the constructor arguments of ``cfg['type']`` (empty when
     unknown)."""
-    cls = cfg.get('type')
-    cls = MODELS.get(cls) if isinstance(cls, str) else cls
-    if not isinstance(cls, type):
+    cls = _registered_class(cfg)
+    if cls is None:
         return ()
     names = set()
     for klass in cls.__mro__:
