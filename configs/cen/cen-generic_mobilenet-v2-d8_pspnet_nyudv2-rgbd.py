@@ -13,22 +13,13 @@
 _base_ = [
     'mmseg::_base_/models/pspnet_r50-d8.py',
     '../_base_/datasets/nyudv2_rgbd.py', '../_base_/default_runtime.py',
-    '../_base_/schedules/cen_staged_300e.py'
+    '../_base_/schedules/cen_staged_300e.py',
+    '../_base_/models/cen_rgbd_preprocessor.py'
 ]
 custom_imports = dict(
     imports=['cen_mm.seg', 'cen_mm.engine'], allow_failed_imports=False)
-crop_size = (500, 500)
-data_preprocessor = dict(
-    _delete_=True,
-    type='CENSegDataPreProcessor',
-    stream_channels=(3, 3),
-    # Official CEN normalisation: ImageNet RGB; raw depth x 1/5000.
-    mean=[123.675, 116.28, 103.53, 0., 0., 0.],
-    std=[58.395, 57.12, 57.375, 5000., 5000., 5000.],
-    bgr_to_rgb=(True, False),
-    pad_val=0,
-    seg_pad_val=255,
-    size=crop_size)
+# Official CEN normalisation (ImageNet RGB; raw depth x 1/5000), 500x500
+data_preprocessor = dict(_delete_=True, **_base_.cen_rgbd_preprocessor)
 model = dict(
     type='CENEncoderDecoder',
     data_preprocessor=data_preprocessor,
