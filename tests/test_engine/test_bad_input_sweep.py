@@ -10,6 +10,7 @@ faults (kill while saving, resume, NaN loss, work-dir lock) are reproduced
 in test_checkpoint_safety.py.
 """
 import copy
+import random
 from pathlib import Path
 from typing import Callable, List, NamedTuple, Tuple
 
@@ -21,6 +22,7 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 
+import cen_mm.gen  # noqa: F401 (registers the translation models)
 from cen_mm.engine import (GammaSparsityHook, check_num_classes,
                            check_stream_host)
 from cen_mm.engine.launch import build_runner
@@ -39,10 +41,18 @@ DEPTH = np.full((H, W), 5000, np.uint16)
 
 
 @pytest.fixture(autouse=True)
-def mmseg_scope():
-    # init_model sets mmseg's default scope; keep it inside the test.
+def isolated_state():
+    """init_model sets mmseg's default scope, a Runner seeds every RNG and
+    sets OpenCV's threads: keep all of it inside the test."""
+    rng = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    threads, benchmark = cv2.getNumThreads(), torch.backends.cudnn.benchmark
     with DefaultScope.overwrite_default_scope('mmseg'):
         yield
+    torch.set_rng_state(rng[0])
+    np.random.set_state(rng[1])
+    random.setstate(rng[2])
+    cv2.setNumThreads(threads)
+    torch.backends.cudnn.benchmark = benchmark
 
 
 @pytest.fixture(scope='module')
@@ -291,6 +301,18 @@ def _multi_flow_cfg(**changes) -> dict:
     return cfg
 
 
+def _plain_pix2pix() -> dict:
+    return dict(
+        type='Pix2Pix',
+        data_preprocessor=dict(type='DataPreprocessor'),
+        generator=dict(type='CENUnetGenerator', num_streams=2, num_down=5,
+                       base_channels=4),
+        discriminator=dict(type='PatchDiscriminator', in_channels=6,
+                           base_channels=4, num_conv=2),
+        default_domain='shade', reachable_domains=['shade'],
+        related_domains=['shade', 'rgb'])
+
+
 def _num_classes_cfg(key: str, value: int) -> Config:
     cfg = _config()
     if key == 'auxiliary_head':
@@ -319,6 +341,11 @@ COMBINATION_CASES = {
         TypeError, lambda t, m: GammaSparsityHook(lam=1e-3).before_train(
             _hook_runner(_plain_encoder_decoder(_EXCHANGE_RESNET))),
         lambda t: ['EncoderDecoder does not fold streams', 'ExchangeBN']),
+    'CEN generator in a plain Pix2Pix (GammaSparsityHook)': Case(
+        TypeError, lambda t, m: GammaSparsityHook(lam=1e-3).before_train(
+            _hook_runner(_plain_pix2pix(), 'mmagic')),
+        lambda t: ['Pix2Pix does not fold streams', 'generators.shade (',
+                   'CENUnetGenerator, num_streams=2', 'CENPix2Pix']),
     'norm type unknown to the scope (tools)': Case(
         KeyError, lambda t, m: _build_runner(t, backbone=dict(
             _EXCHANGE_RESNET, norm_cfg=dict(type='ExchangBN'))),
@@ -382,7 +409,7 @@ def test_bad_input_is_a_clear_error(name, tmp_path, model):
 # -- the good paths still work ---------------------------------------------
 def test_sweep_counts():
     """docs/engine.md's sweep table counts these cases."""
-    assert len(CASES) == 42
+    assert len(CASES) == 43
 
 
 def test_finite_float_depth_file_loads(tmp_path):
