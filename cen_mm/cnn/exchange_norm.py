@@ -56,6 +56,27 @@ def _repeat_per_sample(t: Optional[Tensor], n: int) -> Optional[Tensor]:
     return None if t is None else t[:, None].expand(-1, n, -1).reshape(-1)
 
 
+def _reshaped(t: Tensor, shape: torch.Size) -> Tensor:
+    """``t`` (fresh, contiguous, not saved by anyone) in ``shape``, as a
+    tensor autograd does not treat as a view.
+
+    A view would make every in-place op after the norm (ReLU(inplace=True),
+    the residual ``+=``) record a ``CopySlices`` whose backward zero-fills
+    and copies the full tensor twice. ``aten::_unsafe_view`` is the op torch
+    itself uses for such results (matmul, reshape of fresh tensors); where a
+    torch build lacks it, a copy is the safe fallback.
+    """
+    if t.shape == shape:
+        return t
+    if _UNSAFE_VIEW is None:
+        return t.reshape(shape).clone()
+    return _UNSAFE_VIEW(t, shape)
+
+
+_UNSAFE_VIEW = getattr(getattr(torch.ops.aten, '_unsafe_view', None),
+                       'default', None)
+
+
 class _RepeatStreams(torch.autograd.Function):
     """M per-stream ``(C,)`` tensors -> ``(M * N * C,)``, each repeated over
     its stream's N samples, as ONE autograd node (instead of stack + index +
@@ -74,9 +95,9 @@ class _RepeatStreams(torch.autograd.Function):
 
 def _sample_channel_norm(x: Tensor, num_streams: int,
                          weight: Sequence[Tensor], bias: Sequence[Tensor],
-                         running_mean: Optional[Tensor],
-                         running_var: Optional[Tensor], use_input_stats: bool,
-                         momentum: float, eps: float) -> Tensor:
+                         stats: Optional[Sequence[Tensor]],
+                         use_input_stats: bool, momentum: float,
+                         eps: float) -> Tensor:
     """Normalise every (sample, channel) of a folded batch in ONE
     ``F.batch_norm`` call, with per-stream affine parameters.
 
@@ -91,30 +112,21 @@ def _sample_channel_norm(x: Tensor, num_streams: int,
     Args:
         x (Tensor): Stream-folded input ``(M * N, C, ...)``.
         weight, bias (Sequence[Tensor]): Each stream's γ and β, ``(C,)``.
-        running_mean, running_var (Tensor, optional): Per-stream running
-            statistics ``(M, C)``; updated in place (averaged over the
-            samples, as ``nn.InstanceNorm2d``) when ``use_input_stats``.
+        stats (Sequence[Tensor], optional): Running mean and variance per
+            (sample, channel), ``(M * N * C,)`` each (see
+            :func:`_repeat_per_sample`); updated in place when
+            ``use_input_stats``.
 
     Returns:
         Tensor: A fresh ``(1, M*N*C, L)`` tensor (not a view, so in-place
         ops on it need no ``CopySlices``); view it as ``x.shape``.
     """
     n = x.size(0) // num_streams
-    stats = [_repeat_per_sample(t, n) for t in (running_mean, running_var)]
-    if use_input_stats and running_mean is not None:
-        # Own copies: batch_norm updates them in place and saves them for
-        # backward, so they must not alias `running_mean`/`running_var`
-        # (which the repeat does for N = 1).
-        stats = [t.clone() for t in stats]
-    out = F.batch_norm(
-        x.reshape(1, x.size(0) * x.size(1), -1), stats[0], stats[1],
+    return F.batch_norm(
+        x.reshape(1, x.size(0) * x.size(1), -1),
+        *(stats if stats is not None else (None, None)),
         _RepeatStreams.apply(n, *weight), _RepeatStreams.apply(n, *bias),
         use_input_stats, momentum, eps)
-    if use_input_stats and running_mean is not None:
-        with torch.no_grad():
-            for src, dst in zip(stats, (running_mean, running_var)):
-                dst.copy_(src.view(num_streams, n, -1).mean(dim=1))
-    return out
 
 
 def _moved_rows(shape: Tuple[int, ...], cols: Tensor,
@@ -148,11 +160,10 @@ class _ExchangeChannels(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, y, shape, cols, weights):
-        # `y` is contiguous and not a view; `shape` is its (M, N, C, L).
+    def forward(ctx, y, shape, cols, weights, rows):
+        # `y` is contiguous and not a view; `shape` is its (M, N, C, L);
+        # `rows` is `_moved_rows(shape, cols, weights)`.
         view = y.view(shape)
-        shape = view.shape
-        rows = _moved_rows(shape, cols, weights)
         if rows is None:
             view.index_copy_(2, cols,
                              _mix(weights, view.index_select(2, cols)))
@@ -175,13 +186,13 @@ class _ExchangeChannels(torch.autograd.Function):
             flat = grad.view(-1, ctx.shape[-1])
             out = flat.index_fill(0, dst, 0)
             return out.index_add_(0, src, flat.index_select(0, dst)).view(
-                grad.shape), None, None, None
+                grad.shape), None, None, None, None
         view = grad.view(ctx.shape)
         unmixed = _mix(weights, view.index_select(2, cols), transpose=True)
         # Never modify `grad` in place: a residual add hands the same tensor
         # to both of its inputs.
         return view.index_copy(2, cols, unmixed).view(grad.shape), None, \
-            None, None
+            None, None, None
 
 
 class ExchangeNorm(nn.Module):
@@ -247,6 +258,8 @@ class ExchangeNorm(nn.Module):
     """
 
     _abbr_ = 'norm'
+    # Derived, never saved: see `_mixing`, `_moved_rows`, `_frozen_stats`.
+    _mixing_cache = _rows_cache = _frozen_cache = None
 
     def __init__(self,
                  num_features: int,
@@ -337,28 +350,27 @@ class ExchangeNorm(nn.Module):
         chosen = scores.topk(self.portion_size, dim=1).indices
         return torch.zeros_like(self.candidates).scatter_(1, chosen, True)
 
-    def _replace_rate(self, dtype: torch.dtype = torch.float32) -> Tensor:
-        """How much of each (stream, channel) output is replaced, ``(M, C)``
-        in ``[0, 1]``: 1 or 0 except for ``'random'`` in eval mode, where it
-        is the replacement probability of a candidate channel."""
+    def _replaced(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Which (stream, channel) outputs are replaced, ``(M, C)``: a bool
+        tensor, except for ``'random'`` in eval mode, where it is the
+        replacement probability (of ``dtype``) of each candidate channel."""
         mode = self.exchange_mode
         if mode in ('threshold', 'discard'):
             with torch.no_grad():
                 replaced = self.gamma.abs() < self.threshold
             if self.exchange_scope == 'own':
                 replaced &= self.parts
-        elif mode == 'fixed':
-            replaced = self.fixed_exchange
-        elif mode == 'random' and self.training:
+            return replaced
+        if mode == 'fixed':
+            return self.fixed_exchange
+        if mode == 'random' and self.training:
             if self._random_exchange is None:
                 self._random_exchange = self._draw_portion()
-            replaced = self._random_exchange
-        elif mode == 'random':
+            return self._random_exchange
+        if mode == 'random':
             count = self.candidates.sum(dim=1, keepdim=True).to(dtype)
             return self.candidates.to(dtype) * (self.portion_size / count)
-        else:
-            replaced = torch.zeros_like(self.parts)
-        return replaced.to(dtype)
+        return torch.zeros_like(self.parts)
 
     def exchange_mask(self) -> Tensor:
         """Which (stream, channel) pairs are replaced in the forward pass
@@ -372,13 +384,13 @@ class ExchangeNorm(nn.Module):
             Tensor: Bool tensor of shape ``(M, C)``; all False when exchange
             is off.
         """
-        return self._replace_rate() > 0
+        return self._replaced() != 0
 
     def exchanged_fraction(self) -> Tensor:
         """Tensor: Fraction of channels each stream takes from others (or
         zeroes), shape ``(M,)``; the expected fraction for ``'random'`` in
         eval mode."""
-        return self._replace_rate().mean(dim=1)
+        return self._replaced().float().mean(dim=1)
 
     def sparsity_penalty(self) -> Tensor:
         """Σ |γ| over the entries selected by ``sparsity`` (a scalar whose
@@ -413,14 +425,27 @@ class ExchangeNorm(nn.Module):
 
     def _fused_forward(self, x: Tensor) -> Tensor:
         """Fused kernels: the subclass's ``_fused_norm`` + the exchange."""
+        shape = (self.num_streams, x.size(0) // self.num_streams, x.size(1),
+                 x[0, 0].numel())
         out = self._fused_norm(x)
         if self.exchange:
-            cols, weights = self._mixing(out.dtype)
-            if cols.numel():
-                out = _ExchangeChannels.apply(
-                    out, (self.num_streams, -1, x.size(1), x[0, 0].numel()),
-                    cols, weights)
-        return out.view(x.shape)
+            mixing = self._mixing(out.dtype)
+            if mixing[0].numel():
+                out = _ExchangeChannels.apply(out, shape, *mixing,
+                                              self._moved_rows(shape, mixing))
+        return _reshaped(out, x.shape)
+
+    def _moved_rows(self, shape: Tuple[int, int, int, int],
+                    mixing: Tuple[Tensor, Tensor]
+                    ) -> Optional[Tuple[Tensor, Tensor]]:
+        """:func:`_moved_rows` of ``mixing``, kept while ``_mixing()``
+        returns the same mixing (it caches it) for the same batch shape."""
+        cached = self._rows_cache
+        if cached is None or cached[0] is not mixing or \
+                cached[1] != shape[:3]:
+            cached = self._rows_cache = (mixing, shape[:3],
+                                         _moved_rows(shape, *mixing))
+        return cached[2]
 
     def reference_forward(self, x: Tensor) -> Tensor:
         """The readable definition the fused path is tested against: each
@@ -445,6 +470,25 @@ class ExchangeNorm(nn.Module):
     def _fused_norm(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def _frozen_stats(self, batch: int) -> Tuple[Tensor, Tensor]:
+        """The running mean and variance of every stream, repeated per
+        sample, ``(M * N * C,)``; rebuilt only when a running statistic
+        changed or was replaced (they are constant while frozen)."""
+        tensors = [t for n in self.streams
+                   for t in (n.running_mean, n.running_var)]
+        key = [batch] + [(t, t._version) for t in tensors]
+        cached = self._frozen_cache
+        if cached is None or cached[0][0] != batch or not all(
+                a[0] is b[0] and a[1] == b[1]
+                for a, b in zip(cached[0][1:], key[1:])):
+            n = batch // self.num_streams
+            with torch.no_grad():
+                stats = tuple(
+                    _repeat_per_sample(torch.stack(tensors[i::2]), n)
+                    for i in (0, 1))
+            cached = self._frozen_cache = (key, stats)
+        return cached[1]
+
     def _stacked(self, key: str) -> Optional[Tensor]:
         """Stack one tensor attribute of the per-stream norms, ``(M, C)``."""
         tensors = [getattr(norm, key) for norm in self.streams]
@@ -457,13 +501,29 @@ class ExchangeNorm(nn.Module):
         ``(1 - r) · own + r · others`` for a replace rate r. The entries of a
         hard exchange are exact (0, 1, 1/2, ...), so M = 2 is an exact
         swap."""
-        rate = self._replace_rate(dtype)
-        cols = (rate > 0).any(dim=0).nonzero().flatten()
+        replaced = self._replaced(dtype)
+        cached = self._mixing_cache
+        # The set changes rarely (γ crossing θ); rebuilding it is a dozen
+        # small ops per layer and call.
+        key = (dtype, self.exchange_mode, replaced.dtype, replaced.device)
+        if cached is not None and cached[1] == key and torch.equal(
+                cached[0], replaced):
+            return cached[2]
+        mixing = self._build_mixing(replaced, dtype)
+        self._mixing_cache = (replaced.clone(), key, mixing)
+        return mixing
+
+    def _build_mixing(self, replaced: Tensor,
+                      dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+        cols = replaced.any(dim=0).nonzero().flatten()
         m = self.num_streams
-        eye = torch.eye(m, dtype=dtype, device=rate.device)
+        if not cols.numel():
+            return cols, torch.zeros(0, m, m, dtype=dtype,
+                                     device=cols.device)
+        eye = torch.eye(m, dtype=dtype, device=cols.device)
         target = torch.zeros_like(eye) if self.exchange_mode == 'discard' \
             else (1 - eye) / (m - 1)
-        rate = rate[:, cols].t()[:, :, None]  # (K, M_out, 1)
+        rate = replaced[:, cols].t().to(dtype)[:, :, None]  # (K, M_out, 1)
         weights = torch.where(rate == 1, target,
                               torch.lerp(eye, target, rate))
         return cols, weights
@@ -532,9 +592,8 @@ class ExchangeBN(ExchangeNorm):
         return _sample_channel_norm(x, self.num_streams,
                                     [n.weight for n in self.streams],
                                     [n.bias for n in self.streams],
-                                    self._stacked('running_mean'),
-                                    self._stacked('running_var'), False, 0.0,
-                                    ref.eps)
+                                    self._frozen_stats(x.size(0)), False,
+                                    0.0, ref.eps)
 
     def _build_norm(self, num_features, eps, momentum, track_running_stats):
         return nn.BatchNorm2d(num_features, eps=eps, momentum=momentum,
@@ -560,18 +619,31 @@ class ExchangeIN(ExchangeNorm):
 
     def _fused_norm(self, x: Tensor) -> Tensor:
         ref = self.streams[0]
-        use_input_stats = ref.training or not ref.track_running_stats
-        mean, var = self._stacked('running_mean'), self._stacked('running_var')
-        out = _sample_channel_norm(x, self.num_streams,
-                                   [n.weight for n in self.streams],
-                                   [n.bias for n in self.streams], mean, var,
-                                   use_input_stats, ref.momentum or 0.0,
-                                   ref.eps)
-        if use_input_stats and mean is not None:
-            with torch.no_grad():
-                for norm, m, v in zip(self.streams, mean, var):
-                    norm.running_mean.copy_(m)
-                    norm.running_var.copy_(v)
+        weight = [n.weight for n in self.streams]
+        bias = [n.bias for n in self.streams]
+        if not ref.track_running_stats:
+            return _sample_channel_norm(x, self.num_streams, weight, bias,
+                                        None, True, 0.0, ref.eps)
+        if not ref.training:
+            return _sample_channel_norm(x, self.num_streams, weight, bias,
+                                        self._frozen_stats(x.size(0)), False,
+                                        0.0, ref.eps)
+        # Input statistics: the running statistics, repeated per sample
+        # (own copies: batch_norm updates them in place and saves them for
+        # backward), are averaged over the samples afterwards, as
+        # nn.InstanceNorm2d does.
+        n = x.size(0) // self.num_streams
+        stats = [_repeat_per_sample(self._stacked(key), n).clone()
+                 for key in ('running_mean', 'running_var')]
+        out = _sample_channel_norm(x, self.num_streams, weight, bias, stats,
+                                   True, ref.momentum or 0.0, ref.eps)
+        with torch.no_grad():
+            for key, per_sample in zip(('running_mean', 'running_var'),
+                                       stats):
+                for norm, value in zip(
+                        self.streams,
+                        per_sample.view(self.num_streams, n, -1).mean(1)):
+                    getattr(norm, key).copy_(value)
         return out
 
     def _build_norm(self, num_features, eps, momentum, track_running_stats):

@@ -441,3 +441,56 @@ def test_fused_path_on_cuda_with_amp(kind):
         out = layer(conv(x))
     out.float().sum().backward()
     assert torch.isfinite(layer.streams[0].weight.grad).all()
+
+
+@pytest.mark.parametrize('kind', ['bn', 'in'])
+def test_cached_state_follows_every_change(kind):
+    """The fused path caches the exchange set, its row indices and the
+    frozen statistics; every change to what they derive from (γ crossing
+    θ, running statistics updated in place or loaded, dtype) is seen."""
+    layer = make_layer(kind, 2).double().eval()
+    x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    _fused_vs_reference(layer, x)
+    _fused_vs_reference(layer, x)  # now from the caches
+    with torch.no_grad():
+        layer.streams[0].running_mean.add_(0.5)
+        layer.streams[1].weight[6] = THETA / 2  # a new exchanged channel
+    _fused_vs_reference(layer, x)
+    state = copy.deepcopy(layer.state_dict())
+    state['streams.1.running_var'] = torch.full((8, ), 3.0, dtype=torch.float64)
+    layer.load_state_dict(state)
+    _fused_vs_reference(layer, x)
+    layer.float()
+    layer(x.float())
+    layer.double()  # new tensors (and ids) for every buffer
+    _fused_vs_reference(layer, x)
+    # a new batch size rebuilds the per-sample statistics
+    _fused_vs_reference(layer, x[:2].repeat(3, 1, 1, 1))
+
+
+@pytest.mark.parametrize('kind', ['bn', 'in'])
+@pytest.mark.parametrize('mode', ['train', 'frozen'])
+def test_output_is_not_a_view(kind, mode):
+    """The fused output is no autograd view, so in-place ops after the norm
+    (ReLU(inplace=True), a residual ``+=``) record no ``CopySlices``; the
+    gradients through them equal the reference path."""
+    layer = make_layer(kind, 2).double()
+    if mode == 'frozen':
+        for norm in layer.streams:
+            norm.eval()
+    x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    assert not layer(x)._is_view()
+    ref = copy.deepcopy(layer)
+    ref.fused = False
+    grads = []
+    for module in (layer, ref):
+        inp = x.clone().requires_grad_()
+        out = module(inp)
+        out += inp  # a residual block: norm3, += identity, ReLU
+        assert 'CopySlices' not in type(out.grad_fn).__name__
+        out.relu_()
+        out.backward(torch.linspace(-1, 1, out.numel(),
+                                    dtype=out.dtype).view(out.shape))
+        grads.append([inp.grad] + [p.grad for p in module.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
