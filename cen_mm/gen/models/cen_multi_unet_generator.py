@@ -7,14 +7,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 from mmagic.registry import MODELS
-from mmcv.cnn import ConvModule
-from mmengine.logging import MMLogger
-from mmengine.runner import load_checkpoint
 from torch import Tensor
 
 from cen_mm.cnn import ExchangeIN, StreamEnsemble
-
-from .weight_init import BIAS_INITS, NORM_INITS, init_norms_and_biases
+from .unet_layout import UnetLayout
 
 __all__ = ['CENMultiUnetGenerator']
 
@@ -67,7 +63,7 @@ class _StreamCombination(nn.Module):
 
 
 @MODELS.register_module()
-class CENMultiUnetGenerator(nn.Module):
+class CENMultiUnetGenerator(UnetLayout):
     """U-Net generator of the CEN family (fusion, multitask, cycle).
 
     The layout is that of :class:`CENUnetGenerator` (pix2pix U-Net,
@@ -161,7 +157,8 @@ class CENMultiUnetGenerator(nn.Module):
                  bias_init: str = 'zeros',
                  init_cfg: Optional[Dict] = dict(type='normal', gain=0.02)
                  ) -> None:
-        super().__init__()
+        super().__init__(in_channels, out_channels, num_down, base_channels,
+                         norm_init, bias_init, init_cfg)
         name = type(self).__name__
         units = [tuple(int(v) for v in u) for u in units]
         if not units or any(len(u) != 2 or min(u) < 1 for u in units):
@@ -181,34 +178,16 @@ class CENMultiUnetGenerator(nn.Module):
                 f"{name}: combine='identity' decodes each encoder stream, so "
                 f'every unit needs as many decoder as encoder streams; got '
                 f"units {units} (use combine='softmax')")
-        if num_down < 5:
-            raise ValueError(f'{name}: num_down must be >= 5, got {num_down}')
-        if norm_init not in NORM_INITS:
-            raise ValueError(f'{name}: norm_init must be one of '
-                             f'{NORM_INITS}, got {norm_init!r}')
-        if bias_init not in BIAS_INITS:
-            raise ValueError(f'{name}: bias_init must be one of '
-                             f'{BIAS_INITS}, got {bias_init!r}')
-        if init_cfg is not None and init_cfg.get('type', 'normal') != 'normal':
-            raise ValueError(f"{name}: only init_cfg type 'normal' is "
-                             f'supported, got {init_cfg!r}')
         self.units = units
         self.encoder_weights = encoder_weights
         self.decoder_weights = decoder_weights
         self.combine_rule = combine
-        self.num_down = num_down
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.norm_init = norm_init
-        self.bias_init = bias_init
-        self.init_gain = 0.02 if init_cfg is None else init_cfg.get(
-            'gain', 0.02)
-        self.exchange_layers = self._check_layers(
+        self.exchange_layers = self.check_layers(
             exchange_layers, tuple(range(2, num_down)), 'exchange_layers')
-        self.decoder_exchange_layers = self._check_layers(
+        self.decoder_exchange_layers = self.check_layers(
             decoder_exchange_layers, tuple(range(1, num_down)),
             'decoder_exchange_layers')
-        self.dropout_layers = self._check_layers(
+        self.dropout_layers = self.check_layers(
             dropout_layers, tuple(range(1, num_down)), 'dropout_layers')
         self.norm_cfg = dict(
             type='ExchangeIN', threshold=1e-2, exchange_scope='any',
@@ -220,11 +199,15 @@ class CENMultiUnetGenerator(nn.Module):
         dec_units = [d for _, d in units]
         self.enc_branches = _branch_sizes(enc_units, encoder_weights)
         self.dec_branches = _branch_sizes(dec_units, decoder_weights)
-        channels = [base_channels * min(2**k, 8) for k in range(num_down)]
+        channels = self.channels
+        layers = range(1, num_down + 1)
+        # norms live outside the convs: per unit, below
         self.encoders = nn.ModuleList(
-            self._build_encoder(channels) for _ in self.enc_branches)
+            nn.ModuleList(self.encoder_layer(k) for k in layers)
+            for _ in self.enc_branches)
         self.decoders = nn.ModuleList(
-            self._build_decoder(channels) for _ in self.dec_branches)
+            nn.ModuleList(self.decoder_layer(k) for k in layers)
+            for _ in self.dec_branches)
         # norms[k][u]: the k-th layer's norm of unit u (None: no norm there)
         self.encoder_norms = nn.ModuleList(
             self._build_norms(enc_units, channels[k - 1],
@@ -245,55 +228,6 @@ class CENMultiUnetGenerator(nn.Module):
             StreamEnsemble(d, detach=ensemble_detach)
             if ensemble else nn.Identity() for d in dec_units)
         self.ensemble = ensemble
-
-    @staticmethod
-    def _check_layers(layers: Optional[Sequence[int]],
-                      allowed: Tuple[int, ...], arg: str) -> Tuple[int, ...]:
-        if layers is None:
-            return allowed
-        layers = tuple(sorted(set(int(k) for k in layers)))
-        bad = [k for k in layers if k not in allowed]
-        if bad:
-            raise ValueError(
-                f'CENMultiUnetGenerator: {arg} {bad} are not valid; only '
-                f'layers {allowed} (1-based) have an IN/dropout slot')
-        return layers
-
-    def _build_encoder(self, channels: List[int]) -> nn.ModuleList:
-        return nn.ModuleList(
-            ConvModule(
-                self.in_channels if k == 1 else channels[k - 2],
-                channels[k - 1],
-                kernel_size=4,
-                stride=2,
-                padding=1,
-                bias=True,
-                norm_cfg=None,
-                act_cfg=None if k == 1 else dict(
-                    type='LeakyReLU', negative_slope=0.2),
-                inplace=False,
-                order=('act', 'conv', 'norm'))
-            for k in range(1, self.num_down + 1))
-
-    def _build_decoder(self, channels: List[int]) -> nn.ModuleList:
-        layers = nn.ModuleList()
-        for k in range(1, self.num_down + 1):
-            skip = self.num_down - k
-            layers.append(
-                ConvModule(
-                    channels[-1] if k == 1 else 2 * channels[skip],
-                    self.out_channels
-                    if k == self.num_down else channels[skip - 1],
-                    kernel_size=4,
-                    stride=2,
-                    padding=1,
-                    bias=True,
-                    conv_cfg=dict(type=nn.ConvTranspose2d),
-                    norm_cfg=None,
-                    act_cfg=dict(type='ReLU'),
-                    inplace=False,
-                    order=('act', 'conv', 'norm')))
-        return layers
 
     def _build_norms(self, streams: List[int], num_features: int,
                      exchange: bool) -> nn.ModuleList:
@@ -428,20 +362,3 @@ class CENMultiUnetGenerator(nn.Module):
             out['ensembles'] = torch.cat(
                 [self.ensembles[u](c) for u, c in zip(active, chunks)])
         return out
-
-    def init_weights(self, pretrained: Optional[str] = None,
-                     strict: bool = True) -> None:
-        """Initialise as :meth:`CENUnetGenerator.init_weights`: conv/deconv
-        weights ~ N(0, gain), IN γ by ``norm_init``, IN β = 0, biases by
-        ``bias_init``; or load ``pretrained``."""
-        if isinstance(pretrained, str):
-            load_checkpoint(self, pretrained, strict=strict,
-                            logger=MMLogger.get_current_instance())
-            return
-        if pretrained is not None:
-            raise TypeError("'pretrained' must be a str or None, but got "
-                            f'{type(pretrained)}')
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(module.weight, 0.0, self.init_gain)
-        init_norms_and_biases(self, self.norm_init, self.bias_init)

@@ -1,20 +1,15 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 """CEN U-Net generator: a pix2pix U-Net whose convolutions are shared by M
 input streams, with private (exchanging) instance norms per stream."""
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
 from mmagic.registry import MODELS
-from mmcv.cnn import ConvModule
-from mmengine.logging import MMLogger
-from mmengine.runner import load_checkpoint
 from torch import Tensor
 
 from cen_mm.cnn import StreamEnsemble, check_folded
-from cen_mm.engine import safe_checkpoint_loading
-
-from .weight_init import BIAS_INITS, NORM_INITS, init_norms_and_biases
+from .unet_layout import UnetLayout
 
 __all__ = ['CENUnetGenerator']
 
@@ -24,7 +19,7 @@ _PLAIN_IN = dict(type='IN', affine=True, track_running_stats=True)
 
 
 @MODELS.register_module()
-class CENUnetGenerator(nn.Module):
+class CENUnetGenerator(UnetLayout):
     """U-Net generator of CEN for multimodal image translation.
 
     The layout is pix2pix's U-Net (``num_down = 8`` is U-Net-256) written with
@@ -120,101 +115,41 @@ class CENUnetGenerator(nn.Module):
                  bias_init: str = 'zeros',
                  init_cfg: Optional[Dict] = dict(type='normal', gain=0.02)
                  ) -> None:
-        super().__init__()
+        super().__init__(in_channels, out_channels, num_down, base_channels,
+                         norm_init, bias_init, init_cfg)
         name = type(self).__name__
         if int(num_streams) != num_streams or num_streams < 1:
             raise ValueError(f'{name}: num_streams must be an integer >= 1, '
                              f'got {num_streams!r}')
-        if num_down < 5:
-            raise ValueError(f'{name}: num_down must be >= 5, got {num_down}')
         if decoder_norm not in DECODER_NORMS:
             raise ValueError(f'{name}: decoder_norm must be one of '
                              f'{DECODER_NORMS}, got {decoder_norm!r}')
-        if norm_init not in NORM_INITS:
-            raise ValueError(f'{name}: norm_init must be one of '
-                             f'{NORM_INITS}, got {norm_init!r}')
-        if bias_init not in BIAS_INITS:
-            raise ValueError(f'{name}: bias_init must be one of '
-                             f'{BIAS_INITS}, got {bias_init!r}')
-        if init_cfg is not None and init_cfg.get('type', 'normal') != 'normal':
-            raise ValueError(f"{name}: only init_cfg type 'normal' is "
-                             f'supported, got {init_cfg!r}')
         self.num_streams = int(num_streams)
-        self.num_down = num_down
-        self.in_channels = in_channels
-        self.out_channels = out_channels
         self.decoder_norm = decoder_norm
-        self.norm_init = norm_init
-        self.bias_init = bias_init
-        self.init_gain = 0.02 if init_cfg is None else init_cfg.get(
-            'gain', 0.02)
         normed = tuple(range(2, num_down))
-        self.exchange_layers = self._check_layers(exchange_layers, normed,
-                                                  'exchange_layers')
-        self.penalised_layers = self._check_layers(penalised_layers, normed,
-                                                   'penalised_layers')
-        self.dropout_layers = self._check_layers(
+        self.exchange_layers = self.check_layers(exchange_layers, normed,
+                                                 'exchange_layers')
+        self.penalised_layers = self.check_layers(penalised_layers, normed,
+                                                  'penalised_layers')
+        self.dropout_layers = self.check_layers(
             dropout_layers, tuple(range(1, num_down)), 'dropout_layers')
         if norm_cfg is None:
             norm_cfg = dict(type='ExchangeIN', threshold=1e-2,
                             exchange_scope='any', sparsity='own')
         self.norm_cfg = dict(norm_cfg)
 
-        # Channels after conv_k (1-based): 64, 128, 256, 512, 512, ...
-        enc_channels = [
-            base_channels * min(2**k, 8) for k in range(num_down)
-        ]
-        self.encoder = nn.ModuleList()
-        for k in range(1, num_down + 1):
-            self.encoder.append(
-                ConvModule(
-                    in_channels if k == 1 else enc_channels[k - 2],
-                    enc_channels[k - 1],
-                    kernel_size=4,
-                    stride=2,
-                    padding=1,
-                    bias=True,
-                    norm_cfg=self._encoder_norm_cfg(k),
-                    act_cfg=None if k == 1 else dict(
-                        type='LeakyReLU', negative_slope=0.2),
-                    inplace=False,
-                    order=('act', 'conv', 'norm')))
-        self.decoder = nn.ModuleList()
-        self.dropouts = nn.ModuleList()
-        for k in range(1, num_down + 1):
-            # deconv k's output meets encoder layer `skip` (1-based)
-            skip = num_down - k
-            outermost = k == num_down
-            self.decoder.append(
-                ConvModule(
-                    enc_channels[-1] if k == 1 else 2 * enc_channels[skip],
-                    out_channels if outermost else enc_channels[skip - 1],
-                    kernel_size=4,
-                    stride=2,
-                    padding=1,
-                    bias=True,
-                    conv_cfg=dict(type=nn.ConvTranspose2d),
-                    norm_cfg=None if outermost else self._decoder_norm_cfg(),
-                    act_cfg=dict(type='ReLU'),
-                    inplace=False,
-                    order=('act', 'conv', 'norm')))
-            self.dropouts.append(
-                nn.Dropout(0.5) if k in self.dropout_layers else nn.Identity())
+        layers = range(1, num_down + 1)
+        self.encoder = nn.ModuleList(
+            self.encoder_layer(k, self._encoder_norm_cfg(k)) for k in layers)
+        self.decoder = nn.ModuleList(
+            self.decoder_layer(
+                k, None if k == num_down else self._decoder_norm_cfg())
+            for k in layers)
+        self.dropouts = nn.ModuleList(
+            nn.Dropout(0.5) if k in self.dropout_layers else nn.Identity()
+            for k in layers)
         self.ensemble = StreamEnsemble(self.num_streams,
                                        detach=ensemble_detach)
-
-    @staticmethod
-    def _check_layers(layers: Optional[Sequence[int]],
-                      allowed: Tuple[int, ...], arg: str) -> Tuple[int, ...]:
-        if layers is None:
-            return allowed
-        layers = tuple(sorted(set(int(k) for k in layers)))
-        bad = [k for k in layers if k not in allowed]
-        if bad:
-            raise ValueError(
-                f'CENUnetGenerator: {arg} {bad} are not valid; only layers '
-                f'{allowed} (1-based) have an instance norm/dropout slot')
-        return layers
 
     def _encoder_norm_cfg(self, k: int) -> Optional[Dict]:
         if not 2 <= k < self.num_down:
@@ -266,26 +201,3 @@ class CENUnetGenerator(nn.Module):
             x = dropout(deconv(x))
         x = torch.tanh(x)
         return torch.cat([x, self.ensemble(x)])
-
-    def init_weights(self, pretrained: Optional[str] = None,
-                     strict: bool = True) -> None:
-        """Initialise the weights (mmagic's generator interface).
-
-        Args:
-            pretrained (str, optional): Checkpoint to load; None initialises
-                conv/deconv weights ~ N(0, gain), IN γ by ``norm_init``,
-                IN β = 0 and the biases by ``bias_init``.
-            strict (bool): Strict checkpoint loading. Default: True.
-        """
-        if isinstance(pretrained, str):
-            with safe_checkpoint_loading():
-                load_checkpoint(self, pretrained, strict=strict,
-                                logger=MMLogger.get_current_instance())
-            return
-        if pretrained is not None:
-            raise TypeError("'pretrained' must be a str or None, but got "
-                            f'{type(pretrained)}')
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(module.weight, 0.0, self.init_gain)
-        init_norms_and_biases(self, self.norm_init, self.bias_init)
