@@ -8,7 +8,7 @@
 _base_ = [
     '../_base_/gen_cen_runtime.py',
     '../_base_/gen_cen_multi_pix2pix_unet256.py',
-    '../_base_/datasets/synthetic_scenes.py',
+    '../_base_/datasets/synthetic_scenes_cpu.py',
 ]
 
 source_domains = ['rgb']
@@ -20,39 +20,14 @@ model = dict(
     generator=dict(num_down=6, base_channels=16),
     discriminator=dict(base_channels=16))
 
-train_pipeline = [
-    dict(type='LoadTaskonomyDomains', domains='{domains}'),
-    dict(
-        type='Resize',
-        keys='{img_keys}',
-        scale=(72, 72),
-        keep_ratio=False,
-        interpolation='bilinear',
-        backend='pillow'),
-    dict(type='FixedCrop', keys='{img_keys}', crop_size=(64, 64)),
-    dict(type='Flip', keys='{img_keys}', flip_ratio=0.5,
-         direction='horizontal'),
-    dict(type='PackInputs', keys='{img_keys}', meta_keys='{meta_keys}'),
-]
-test_pipeline = [
-    dict(type='LoadTaskonomyDomains', domains='{domains}'),
-    dict(
-        type='Resize',
-        keys='{img_keys}',
-        scale=(64, 64),
-        keep_ratio=False,
-        interpolation='bilinear',
-        backend='pillow'),
-    dict(type='PackInputs', keys='{img_keys}', meta_keys='{meta_keys}'),
-]
+train_pipeline = _base_.cpu_pipelines.px64.train
+test_pipeline = _base_.cpu_pipelines.px64.test
 data = dict(
     source_domains=source_domains,
     target_domain=None,
     target_domains=target_domains)
-train_dataloader = dict(
-    batch_size=4, dataset=dict(pipeline=train_pipeline, **data))
-val_dataloader = dict(
-    batch_size=4, dataset=dict(pipeline=test_pipeline, **data))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline, **data))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline, **data))
 test_dataloader = val_dataloader
 
 train_cfg = dict(max_iters=1000, val_interval=500)

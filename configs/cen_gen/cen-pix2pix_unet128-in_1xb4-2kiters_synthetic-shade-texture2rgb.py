@@ -8,7 +8,7 @@
 _base_ = [
     '../_base_/gen_cen_runtime.py',
     '../_base_/gen_cen_pix2pix_unet256.py',
-    '../_base_/datasets/synthetic_scenes.py',
+    '../_base_/datasets/synthetic_scenes_cpu.py',
 ]
 
 source_domains = ['reshading', 'edge_texture']
@@ -20,43 +20,11 @@ model = dict(
     generator=dict(num_down=7, base_channels=32),
     discriminator=dict(base_channels=32))
 
-train_pipeline = [
-    dict(type='LoadTaskonomyDomains', domains='{domains}'),
-    dict(
-        type='Resize',
-        keys='{img_keys}',
-        scale=(143, 143),
-        keep_ratio=False,
-        interpolation='bilinear',
-        backend='pillow'),
-    dict(type='FixedCrop', keys='{img_keys}', crop_size=(128, 128)),
-    dict(type='Flip', keys='{img_keys}', flip_ratio=0.5,
-         direction='horizontal'),
-    dict(type='PackInputs', keys='{img_keys}', meta_keys='{meta_keys}'),
-]
-test_pipeline = [
-    dict(type='LoadTaskonomyDomains', domains='{domains}'),
-    dict(
-        type='Resize',
-        keys='{img_keys}',
-        scale=(128, 128),
-        keep_ratio=False,
-        interpolation='bilinear',
-        backend='pillow'),
-    dict(type='PackInputs', keys='{img_keys}', meta_keys='{meta_keys}'),
-]
-train_dataloader = dict(
-    batch_size=4,
-    dataset=dict(
-        source_domains=source_domains,
-        target_domain=target_domain,
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=4,
-    dataset=dict(
-        source_domains=source_domains,
-        target_domain=target_domain,
-        pipeline=test_pipeline))
+train_pipeline = _base_.cpu_pipelines.px128.train
+test_pipeline = _base_.cpu_pipelines.px128.test
+data = dict(source_domains=source_domains, target_domain=target_domain)
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline, **data))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline, **data))
 test_dataloader = val_dataloader
 
 train_cfg = dict(max_iters=2000, val_interval=500)
