@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 from cen_mm.cnn import ExchangeNorm
@@ -55,12 +56,18 @@ class StreamAffineMix(nn.Module):
         self.register_buffer('weight', weight.clone() if self.mixed else
                              diag.contiguous())
         self.register_buffer('bias', bias.clone())
+        # Every output (o, c) reads ONE input stream (swaps and copies:
+        # every M = 2 exchange); see `_row_affine`.
+        self.one_source = bool(((weight != 0).sum(dim=1) <= 1).all())
+        self._per_sample = None
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape
         # (M, N, C, L); L = 1 keeps the broadcast for 2-D inputs too.
         x = x.reshape(self.num_streams, -1, self.num_features,
                       shape[2:].numel())
+        if self.one_source and not torch.onnx.is_in_onnx_export():
+            return self._row_affine(x).view(shape)
         bias = self.bias[:, None, :, None]
         if not self.mixed:
             return torch.addcmul(bias, x, self.weight[:, None, :,
@@ -70,6 +77,56 @@ class StreamAffineMix(nn.Module):
             out = torch.addcmul(out, x[m:m + 1],
                                 self.weight[:, m, None, :, None])
         return out.reshape(shape)
+
+    def _row_affine(self, x: Tensor) -> Tensor:
+        """One-source mixes as ONE native affine pass over the rows of the
+        ``(M * N * C, L)`` view (``F.batch_norm`` with zero mean, unit
+        variance and eps 0 is exactly ``coef * x + bias``, and faster than a
+        broadcast multiply-add), plus a copy of the rows that read another
+        stream."""
+        m, n, c, length = x.shape
+        key = (n, x.dtype, x.device, self.weight, self.weight._version,
+               self.bias, self.bias._version)
+        cached = self._per_sample
+        if cached is None or any(
+                a is not b if isinstance(a, Tensor) else a != b
+                for a, b in zip(cached[0], key)):
+            cached = self._per_sample = (key, *self._rows(n, x))
+        coef, bias, zeros, ones, dst, src = cached[1:]
+        flat = x.reshape(-1, length)
+        out = F.batch_norm(flat[None], zeros, ones, coef, bias, False, 0.0,
+                           0.0)[0]
+        if dst.numel():
+            out.index_copy_(
+                0, dst,
+                torch.addcmul(bias[dst, None], flat.index_select(0, src),
+                              coef[dst, None]))
+        return out
+
+    def _rows(self, n: int, x: Tensor) -> Tuple[Tensor, ...]:
+        """Per-row coefficient and bias of the ``(M * N * C, L)`` view, the
+        zero mean / unit variance, and the rows ``dst`` that read row
+        ``src`` of another stream."""
+        m, c = self.num_streams, self.num_features
+        with torch.no_grad():
+            if self.mixed:
+                source = self.weight.abs().argmax(dim=1)  # (M_out, C)
+                coef = self.weight.gather(1, source[:, None]).squeeze(1)
+            else:
+                source = torch.arange(m, device=self.weight.device)[:, None] \
+                    .expand(m, c)
+                coef = self.weight
+            source = source.to(x.device)
+            index = torch.arange(m * n * c, device=x.device).view(m, n, c)
+            moved = (source != torch.arange(m, device=x.device)[:, None])[
+                :, None].expand(m, n, c)
+            src = source[:, None].expand(m, n, c) * (n * c) + index % (n * c)
+
+            def rows(t):
+                return t.to(x)[:, None].expand(m, n, c).reshape(-1)
+
+            return (rows(coef), rows(self.bias), x.new_zeros(m * n * c),
+                    x.new_ones(m * n * c), index[moved], src[moved])
 
     @classmethod
     def from_exchange_norm(cls, layer: ExchangeNorm) -> 'StreamAffineMix':

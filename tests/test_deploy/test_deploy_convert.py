@@ -115,3 +115,32 @@ def test_deploy_model_raises_on_mismatch():
 
     with pytest.raises(RuntimeError, match='differs from the eval-mode'):
         deploy_model(Noisy(), (torch.ones(2, 3, 1, 1), ), fold_bn=False)
+
+
+@pytest.mark.parametrize('num_streams', [2, 3])
+def test_row_affine_path_equals_dense_mix(num_streams):
+    """One-source mixes (every M = 2 exchange; here M = 3 with copies and a
+    discard) take the native row pass; it equals the dense multiply-adds
+    that ONNX export uses, for every batch size, and follows a loaded
+    state."""
+    gen = torch.Generator().manual_seed(0)
+    m, c = num_streams, 5
+    weight = torch.eye(m)[:, :, None].repeat(1, 1, c) * (
+        torch.rand(m, 1, c, generator=gen) + 0.5)
+    weight[0, :, 1] = 0
+    weight[0, m - 1, 1] = -2.0  # stream 0 reads stream M-1 at channel 1
+    weight[m - 1, :, 3] = 0  # discarded
+    bias = torch.randn(m, c, generator=gen)
+    fast = StreamAffineMix(weight.double(), bias.double())
+    dense = StreamAffineMix(weight.double(), bias.double())
+    dense.one_source = False
+    assert fast.mixed and fast.one_source
+    for n in (1, 2, 1):
+        x = torch.randn(m * n, c, 3, 4, generator=gen, dtype=torch.float64)
+        torch.testing.assert_close(fast(x), dense(x), rtol=0, atol=1e-12)
+    state = {k: v * 2 for k, v in fast.state_dict().items()}
+    fast.load_state_dict(state)
+    dense.load_state_dict(state)
+    torch.testing.assert_close(fast(x), dense(x), rtol=0, atol=1e-12)
+    expected = x.view(m, -1, c, 12)[m - 1, :, 1] * -4.0 + state['bias'][0, 1]
+    torch.testing.assert_close(fast(x).view(m, -1, c, 12)[0, :, 1], expected)
