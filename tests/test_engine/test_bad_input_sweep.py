@@ -102,7 +102,65 @@ def _label_sample(tmp_path: Path) -> dict:
                 reduce_zero_label=False, seg_fields=[])
 
 
+def _label_file(tmp_path: Path, label: np.ndarray, **results) -> dict:
+    assert cv2.imwrite(str(tmp_path / 'label.png'), label)
+    return dict(seg_map_path=str(tmp_path / 'label.png'),
+                reduce_zero_label=False, seg_fields=[], **results)
+
+
+def _load_labels(tmp_path: Path, label: np.ndarray, **results) -> dict:
+    return LoadRGBDAnnotations(num_classes=5)(
+        _label_file(tmp_path, label, **results))
+
+
+LABEL = np.zeros((H, W), np.uint8)
+
 FILE_CASES = {
+    'RGB file missing': Case(
+        FileNotFoundError, lambda t, m: LoadRGBDFromFile()(dict(
+            img_path=str(t / 'none.png'), depth_path=str(t / 'd.png'))),
+        lambda t: [str(t / 'none.png'), 'does not exist']),
+    'depth file missing': Case(
+        FileNotFoundError, lambda t, m: LoadRGBDFromFile()(dict(
+            _depth_file(t, DEPTH, 'd.png'), depth_path=str(t / 'no.png'))),
+        lambda t: [str(t / 'no.png'), 'does not exist']),
+    'sample without depth_path': Case(
+        KeyError, lambda t, m: LoadRGBDFromFile()(dict(
+            img_path=str(t / 'a.png'))),
+        lambda t: ['no depth_path', str(t / 'a.png')]),
+    'RGB and depth sizes differ': Case(
+        ValueError, lambda t, m: LoadRGBDFromFile()(_depth_file(
+            t, DEPTH[:, :7], 'd.png')),
+        lambda t: [str(t / 'd.png'), str(t / 'rgb.png'), '(8, 7)',
+                   '(8, 10)']),
+    'RGBA file': Case(
+        ValueError, lambda t, m: load_rgbd(
+            _depth_file(t, np.dstack([RGB, RGB[..., :1]]), 'rgba.png')[
+                'depth_path'], t / 'rgb.png'),
+        lambda t: [str(t / 'rgba.png'), '3 colour channels']),
+    'grayscale RGB file': Case(
+        ValueError, lambda t, m: load_rgbd(
+            _depth_file(t, RGB[..., 0], 'gray.png')['depth_path'],
+            t / 'rgb.png'),
+        lambda t: [str(t / 'gray.png'), '3 colour channels']),
+    'colourised depth file': Case(
+        ValueError, lambda t, m: LoadRGBDFromFile()(_depth_file(
+            t, np.dstack([DEPTH] * 3), 'd.png')),
+        lambda t: [str(t / 'd.png'), 'single-channel']),
+    'label values outside num_classes': Case(
+        ValueError, lambda t, m: _load_labels(t, LABEL + 7),
+        lambda t: [str(t / 'label.png'), '[7]', '[0, 5)']),
+    'colour label map': Case(
+        ValueError, lambda t, m: _load_labels(t, RGB),
+        lambda t: [str(t / 'label.png'), 'single-channel class ids']),
+    '16-bit label map with ids > 255': Case(
+        ValueError, lambda t, m: _load_labels(
+            t, LABEL.astype(np.uint16) + 300),
+        lambda t: [str(t / 'label.png'), 'integer ids in 0..255', '300']),
+    'label map size differs from the image': Case(
+        ValueError, lambda t, m: _load_labels(
+            t, LABEL[:, :7], ori_shape=(H, W), img_path='img.png'),
+        lambda t: [str(t / 'label.png'), 'img.png', '(8, 7)', '(8, 10)']),
     'depth file with NaN': Case(
         ValueError, lambda t, m: LoadRGBDFromFile()(_depth_file(
             t, _with_non_finite(DEPTH, np.nan), 'd.tiff')),
@@ -301,6 +359,18 @@ def _multi_flow_cfg(**changes) -> dict:
     return cfg
 
 
+def _pix2pix_cfg(**changes) -> dict:
+    cfg = dict(
+        type='CENPix2Pix', source_domains=['rgb', 'normal'],
+        target_domain='shade',
+        data_preprocessor=dict(type='DataPreprocessor', data_keys=None),
+        generator=dict(type='CENUnetGenerator', num_down=5, base_channels=4),
+        discriminator=dict(type='PatchDiscriminator', in_channels=6,
+                           base_channels=4, num_conv=2))
+    cfg.update(changes)
+    return cfg
+
+
 def _plain_pix2pix() -> dict:
     return dict(
         type='Pix2Pix',
@@ -366,6 +436,10 @@ COMBINATION_CASES = {
             _hook_runner(_cen_model_cfg(slim_loss_weight=6e-4))),
         lambda t: ['model.slim_loss_weight=0.0006', 'GammaSparsityHook',
                    'applied twice']),
+    'GammaSparsityHook + slim_loss_weight (translation)': Case(
+        ValueError, lambda t, m: GammaSparsityHook(lam=1e-3).before_train(
+            _hook_runner(_pix2pix_cfg(slim_loss_weight=1e-3), 'mmagic')),
+        lambda t: ['model.slim_loss_weight=0.001', 'applied twice']),
     'GammaSparsityHook + slim_loss_weight (multi-flow translation)': Case(
         ValueError, lambda t, m: GammaSparsityHook(lam=1e-3).before_train(
             _hook_runner(_multi_flow_cfg(slim_loss_weight=1e-3), 'mmagic')),
@@ -409,7 +483,7 @@ def test_bad_input_is_a_clear_error(name, tmp_path, model):
 # -- the good paths still work ---------------------------------------------
 def test_sweep_counts():
     """docs/engine.md's sweep table counts these cases."""
-    assert len(CASES) == 43
+    assert len(CASES) == 55
 
 
 def test_finite_float_depth_file_loads(tmp_path):
