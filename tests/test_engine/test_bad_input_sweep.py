@@ -427,6 +427,11 @@ COMBINATION_CASES = {
                                    mean=[0, 0, 0], std=[1, 1, 1]))),
         lambda t: ['model.data_preprocessor is SegDataPreProcessor',
                    "type='CENSegDataPreProcessor'"]),
+    'backbone in_channels = the stacked channels': Case(
+        ValueError, lambda t, m: _build_model(_cen_model_cfg(
+            backbone=dict(_config().model.backbone, in_channels=6))),
+        lambda t: ['backbone in_channels=6', 'stream_channels (3, 3)',
+                   'backbone.in_channels=3']),
     'removed option fold_inputs': Case(
         TypeError, lambda t, m: _build_model(_cen_model_cfg(
             fold_inputs=False)),
@@ -483,7 +488,7 @@ def test_bad_input_is_a_clear_error(name, tmp_path, model):
 # -- the good paths still work ---------------------------------------------
 def test_sweep_counts():
     """docs/engine.md's sweep table counts these cases."""
-    assert len(CASES) == 55
+    assert len(CASES) == 56
 
 
 def test_finite_float_depth_file_loads(tmp_path):

@@ -1,5 +1,6 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 import inspect
+import math
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -256,6 +257,17 @@ class CENEncoderDecoder(EncoderDecoder):
 
     def _stream_backbone(self, cfg: ConfigType) -> ConfigType:
         cfg = ConfigDict(cfg)
+        width = math.lcm(*self.stream_channels)
+        if isinstance(cfg.get('in_channels'), int) and \
+                cfg['in_channels'] != width:
+            # Each stream enters the backbone on its own (folded into the
+            # batch), not the stacked modalities.
+            raise ValueError(
+                f'{type(self).__name__}: backbone in_channels='
+                f'{cfg["in_channels"]}, but the backbone gets each of the '
+                f'{self.num_streams} streams folded into the batch with '
+                f'{width} channels (stream_channels {self.stream_channels}); '
+                f'set backbone.in_channels={width}')
         if 'num_streams' in _arguments(cfg):
             self._check_key('backbone', cfg, 'num_streams', self.num_streams)
             cfg['num_streams'] = self.num_streams
