@@ -27,8 +27,8 @@ from mmengine.config import Config
 from mmseg.registry import DATASETS
 
 from cen_mm.engine import check_stream_host, load_model_checkpoint
-from cen_mm.seg.datasets.transforms import LoadRGBDFromFile
-from cen_mm.seg.datasets.transforms.loading import check_channel_order
+from cen_mm.seg.datasets.transforms import (LoadRGBDFromFile,
+                                            check_channel_order)
 
 __all__ = ['init_model', 'load_rgbd', 'rgbd_inference_pipeline']
 
