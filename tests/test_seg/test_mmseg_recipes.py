@@ -80,7 +80,8 @@ def small_config(name, work_dir, data, data_root):
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1,
                          val_interval=100)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100,
+                                        save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.log_level = 'WARNING'
     return cfg

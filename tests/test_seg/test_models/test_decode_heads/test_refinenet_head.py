@@ -4,7 +4,7 @@ the official module layout (official-cen.md section 1.5)."""
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS
 
 from cen_mm.seg.models.decode_heads import (CENRefineNetHead,
@@ -198,12 +198,12 @@ def test_dropout_sites_in_train_mode():
 def test_full_size_parameter_count():
     """75.596 M = the official decoder group (incl. α), ResNet-101/152
     channels and 40 classes (official-cen.md 1.11)."""
-    init_default_scope('mmseg')
-    head = MODELS.build(
-        dict(
-            type='CENRefineNetHead',
-            in_channels=(256, 512, 1024, 2048),
-            num_classes=40))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        head = MODELS.build(
+            dict(
+                type='CENRefineNetHead',
+                in_channels=(256, 512, 1024, 2048),
+                num_classes=40))
     assert sum(p.numel() for p in head.parameters()) == 75_596_074
     assert head.ensemble.alpha.numel() == 2
     assert head.conv_seg.kernel_size == (3, 3)

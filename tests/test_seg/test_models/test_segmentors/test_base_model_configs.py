@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS
 
 import cen_mm.seg  # noqa: F401
@@ -16,7 +16,13 @@ from cen_mm.seg.models import (CENEncoderDecoder, CENResNet,
 
 MODELS_DIR = Path(__file__).parents[4] / 'configs' / '_base_' / 'models'
 
-init_default_scope('mmseg')
+
+@pytest.fixture(scope='module', autouse=True)
+def mmseg_scope():
+    """Configs run under mmseg's scope (default_scope='mmseg'); set for this
+    module's tests only."""
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
 
 
 def _build(name):

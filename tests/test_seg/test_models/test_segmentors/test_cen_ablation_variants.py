@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import ConfigDict
 from mmengine.optim import OptimWrapper
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -17,7 +17,14 @@ from cen_mm.cnn import (AlignFusion, ConcatFusion, ExchangeNorm,
                         StreamParallel, exchange_norms)
 
 K = 3
-init_default_scope('mmseg')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def mmseg_scope():
+    """Configs run under mmseg's scope (default_scope='mmseg'); set for this
+    module's tests only."""
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
 
 
 def tiny_cfg(**kwargs):

@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 from mmengine.config import ConfigDict
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -16,8 +16,13 @@ from cen_mm.seg.models.decode_heads import MultiStreamDecodeHead
 
 K = 5  # classes
 
-# Configs run under mmseg's scope (default_scope='mmseg').
-init_default_scope('mmseg')
+
+@pytest.fixture(scope='module', autouse=True)
+def mmseg_scope():
+    """Configs run under mmseg's scope (default_scope='mmseg'); set for this
+    module's tests only."""
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
 
 
 class TinyStreamHead(MultiStreamDecodeHead):

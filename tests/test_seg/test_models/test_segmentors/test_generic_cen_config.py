@@ -3,9 +3,10 @@
 CEN by a few keys, built and run on CPU."""
 from pathlib import Path
 
+import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 from mmseg.models.backbones import MobileNetV2
 from mmseg.registry import MODELS
@@ -18,8 +19,13 @@ from cen_mm.seg.models import CENEncoderDecoder
 CONFIG = Path(__file__).parents[4] / 'configs' / 'cen' / \
     'cen-generic_mobilenet-v2-d8_pspnet_nyudv2-rgbd.py'
 
-# Configs run under mmseg's scope (default_scope='mmseg').
-init_default_scope('mmseg')
+
+@pytest.fixture(scope='module', autouse=True)
+def mmseg_scope():
+    """Configs run under mmseg's scope (default_scope='mmseg'); set for this
+    module's tests only."""
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
 
 
 def _build():
