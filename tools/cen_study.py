@@ -42,7 +42,8 @@ import cen_mm.engine  # noqa: E402,F401
 from cen_mm.engine.launch import build_runner  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEG_CONFIG = osp.join(ROOT, 'configs/cen/cen-refinenet_r50_synthetic-rgbd.py')
+SEG_CONFIG = osp.join(
+    ROOT, 'configs/cen/cen-refinenet_r50_synthetic-conjunction-rgbd.py')
 GEN_CONFIG = osp.join(
     ROOT, 'configs/cen_gen/'
     'cen-pix2pix_unet128-in_1xb4-2kiters_synthetic-shade-texture2rgb.py')
@@ -203,6 +204,31 @@ def build_only(cfg: Config) -> Dict:
     return count_params(MODELS.build(cfg.model))
 
 
+def exchange_summary(model) -> Dict[str, float]:
+    """Exchange statistics of a trained model, as GammaSparsityHook logs
+    them: ``gamma_below_thr`` (fraction of the penalised γ with |γ| < θ) and
+    ``exchanged_{stream}`` (fraction of the channels of all exchanging or
+    penalised norms that the stream takes from the others)."""
+    from cen_mm.cnn import exchange_norms
+    below = penalised = channels = 0
+    taken = None
+    for _, layer in exchange_norms(model):
+        count, total = layer.penalised_below_threshold()
+        if not (layer.exchange or total):
+            continue
+        below, penalised = below + count, penalised + total
+        mask = layer.exchange_mask().sum(dim=1)
+        taken = mask if taken is None else taken + mask
+        channels += layer.num_features
+    stats = dict(gamma_below_thr=below / penalised if penalised else 0.)
+    names = getattr(model, 'stream_names', None)
+    if taken is not None:
+        for m, count in enumerate(taken.tolist()):
+            name = names[m] if isinstance(names, (list, tuple)) else str(m)
+            stats[f'exchanged_{name}'] = count / channels
+    return stats
+
+
 def run_one(config: str, overrides: Dict, seed: int, work_dir: str,
             cfg_options: Dict) -> Dict:
     cfg = variant_config(config, overrides, seed, work_dir, cfg_options)
@@ -213,14 +239,17 @@ def run_one(config: str, overrides: Dict, seed: int, work_dir: str,
     result = dict(metrics={k: float(v) for k, v in metrics.items()},
                   seconds=round(time.time() - start, 1))
     result.update(count_params(runner.model))
+    model = getattr(runner.model, 'module', runner.model)
+    result['exchange'] = {k: round(v, 4)
+                          for k, v in exchange_summary(model).items()}
     return result
 
 
 def summarise(records: List[Dict], keys: List[str]) -> str:
     variants = list(dict.fromkeys(r['variant'] for r in records))
     lines = ['| variant | seeds | ' + ' | '.join(keys) + ' | params (M) | '
-             'fusion params (M) |',
-             '| --- ' * (len(keys) + 4) + '|']
+             'fusion params (M) | exchange at the end (mean) |',
+             '| --- ' * (len(keys) + 5) + '|']
     for variant in variants:
         runs = [r for r in records if r['variant'] == variant]
         cells = []
@@ -233,9 +262,17 @@ def summarise(records: List[Dict], keys: List[str]) -> str:
             else:
                 cells.append(f'{statistics.mean(values):.2f} ± '
                              f'{statistics.stdev(values):.2f}')
+        exchange = [r.get('exchange', {}) for r in runs]
+        ex_keys = sorted({k for e in exchange for k in e})
+        ex_cell = ', '.join(
+            '{} {:.0f} %'.format(
+                k.replace('gamma_below_thr', 'γ<θ').replace(
+                    'exchanged_', 'ex. '),
+                100 * statistics.mean(e[k] for e in exchange if k in e))
+            for k in ex_keys) or '-'
         lines.append(f'| {variant} | {len(runs)} | ' + ' | '.join(cells) +
                      f' | {runs[0]["params"] / 1e6:.2f} | '
-                     f'{runs[0]["fusion_params"] / 1e6:.3f} |')
+                     f'{runs[0]["fusion_params"] / 1e6:.3f} | {ex_cell} |')
     return '\n'.join(lines)
 
 

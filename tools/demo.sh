@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 env=$(bash tools/env.sh)
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} NO_ALBUMENTATIONS_UPDATE=1
-config=configs/cen/cen-refinenet_r50_synthetic-rgbd.py
+config=configs/cen/cen-refinenet_r50_synthetic-conjunction-rgbd.py
 work_dir=${WORK_DIR:-work_dirs/demo}
 "$env/bin/python" tools/train.py "$config" --work-dir "$work_dir" "$@"
 ckpt=$(cat "$work_dir/last_checkpoint")

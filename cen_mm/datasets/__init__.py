@@ -16,7 +16,8 @@ classes on top of it.
 """
 from .fileio import atomic_output_dir
 from .synthetic_rgbd import (AGREEMENT_CLASSES, AGREEMENT_PALETTE,
-                             CLASS_COLOUR, CLASS_PROFILE, LABEL_RULES,
+                             CLASS_COLOUR, CLASS_PROFILE, CONJUNCTION_CLASSES,
+                             CONJUNCTION_PALETTE, DEPTH_CUES, LABEL_RULES,
                              SYNTHETIC_CLASSES, SYNTHETIC_PALETTE,
                              generate_synthetic_rgbd,
                              generate_synthetic_scene)
@@ -30,7 +31,8 @@ from .taskonomy_domains import (DEPTH_INVALID, DEPTH_UNITS_PER_METRE,
 __all__ = [
     'atomic_output_dir', 'SYNTHETIC_CLASSES', 'SYNTHETIC_PALETTE',
     'CLASS_COLOUR', 'CLASS_PROFILE', 'LABEL_RULES', 'AGREEMENT_CLASSES',
-    'AGREEMENT_PALETTE', 'generate_synthetic_scene',
+    'AGREEMENT_PALETTE', 'CONJUNCTION_CLASSES', 'CONJUNCTION_PALETTE',
+    'DEPTH_CUES', 'generate_synthetic_scene',
     'generate_synthetic_rgbd', 'SYNTHETIC_DOMAINS', 'SEMANTIC_CLASSES',
     'render_view', 'sample_view', 'write_synthetic_taskonomy',
     'TASKONOMY_DOMAINS', 'DOMAIN_SPECS', 'DEPTH_UNITS_PER_METRE',

@@ -41,8 +41,9 @@ from .fileio import atomic_output_dir
 __all__ = [
     'generate_synthetic_scene', 'generate_synthetic_rgbd',
     'SYNTHETIC_CLASSES', 'SYNTHETIC_PALETTE', 'CLASS_COLOUR',
-    'CLASS_PROFILE', 'DEPTH_SCALE', 'LABEL_RULES', 'AGREEMENT_CLASSES',
-    'AGREEMENT_PALETTE'
+    'CLASS_PROFILE', 'DEPTH_SCALE', 'LABEL_RULES', 'DEPTH_CUES',
+    'AGREEMENT_CLASSES', 'AGREEMENT_PALETTE', 'CONJUNCTION_CLASSES',
+    'CONJUNCTION_PALETTE'
 ]
 
 SYNTHETIC_CLASSES = ('background', 'red_flat', 'red_dome', 'blue_flat',
@@ -58,17 +59,37 @@ DEPTH_SCALE = 5000  # raw uint16 units per metre, as in NYUDv2
 # above. 'agreement': 'matched' (red dome, blue flat) vs 'crossed' (red flat,
 # blue dome), which neither modality nor any late fusion of independent
 # streams can tell apart (see docs/ablations.md).
-LABEL_RULES = ('pair', 'agreement')
+# 'conjunction': 'red_near' (red AND near), 'blue_far' (blue AND far),
+# 'mixed' (the other two pairs), where near = dome / near band and far = flat
+# / far band: the classes are linear in the two cues, but each modality alone
+# sees only one of them and a late fusion of independent streams ties between
+# two classes on half of the objects (docs/ablations.md).
+LABEL_RULES = ('pair', 'agreement', 'conjunction')
+# How an object's profile shows in depth. 'profile': flat plate vs dome
+# bulging towards the camera (a second-order, object-scale cue).
+# 'distance': both are flat plates, 'flat' objects far (2.4-3.0 m), 'dome'
+# objects near (1.2-1.8 m) -- a per-pixel cue, so the scenes test the fusion
+# of the two modalities rather than how fast curvature is learned.
+DEPTH_CUES = ('profile', 'distance')
+_DISTANCE_BANDS = dict(flat=(2.4, 3.0), dome=(1.2, 1.8))
 AGREEMENT_CLASSES = ('background', 'matched', 'crossed')
 AGREEMENT_PALETTE = [[128, 128, 128], [255, 160, 122], [30, 60, 220]]
-_AGREEMENT_LABEL = (0, 2, 1, 1, 2)  # pair class id -> agreement class id
+CONJUNCTION_CLASSES = ('background', 'red_near', 'mixed', 'blue_far')
+CONJUNCTION_PALETTE = [[128, 128, 128], [220, 20, 60], [186, 85, 211],
+                       [30, 60, 220]]
+# pair class id -> class id under each rule
+_RULE_LABEL = dict(
+    pair=(0, 1, 2, 3, 4), agreement=(0, 2, 1, 1, 2),
+    conjunction=(0, 2, 1, 3, 2))
 
 
 def generate_synthetic_scene(
         rng: np.random.Generator,
         size: int = 96,
         noise: bool = True,
-        rule: str = 'pair') -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rule: str = 'pair',
+        depth_cue: str = 'profile'
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw one scene.
 
     Args:
@@ -79,6 +100,8 @@ def generate_synthetic_scene(
             Defaults to True.
         rule (str): Label rule, one of :data:`LABEL_RULES`; the images do
             not depend on it. Defaults to ``'pair'``.
+        depth_cue (str): How the profile shows in depth, one of
+            :data:`DEPTH_CUES`. Defaults to ``'profile'``.
 
     Returns:
         tuple: ``rgb`` (H, W, 3) uint8 in RGB order, ``depth`` (H, W) uint16
@@ -87,6 +110,9 @@ def generate_synthetic_scene(
     if rule not in LABEL_RULES:
         raise ValueError(
             f'rule must be one of {LABEL_RULES}, got {rule!r}')
+    if depth_cue not in DEPTH_CUES:
+        raise ValueError(
+            f'depth_cue must be one of {DEPTH_CUES}, got {depth_cue!r}')
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) / size
 
     # Wall: a tilted plane with a low-frequency grey texture.
@@ -112,6 +138,12 @@ def generate_synthetic_scene(
                 bulge=rng.uniform(0.15, 0.4),
                 tilt=rng.uniform(-0.1, 0.1, size=2),
                 colour_jitter=rng.normal(0, 12, size=3)))
+        if depth_cue == 'distance':
+            # Same draws as 'profile' (its scenes stay unchanged); the base
+            # depth is moved into the band of the object's profile.
+            lo, hi = _DISTANCE_BANDS[CLASS_PROFILE[objects[-1]['cls']]]
+            objects[-1]['base'] = lo + (objects[-1]['base'] - 1.5) / 1.5 * (
+                hi - lo)
     # Painter's order: far objects first so near ones occlude them.
     for obj in sorted(objects, key=lambda o: -o['base']):
         dx = (xs - obj['centre'][0]) / obj['half'][0]
@@ -126,14 +158,13 @@ def generate_synthetic_scene(
             continue
         obj_depth = (obj['base'] + obj['tilt'][0] * dx * obj['half'][0] +
                      obj['tilt'][1] * dy * obj['half'][1])
-        if CLASS_PROFILE[obj['cls']] == 'dome':
+        if CLASS_PROFILE[obj['cls']] == 'dome' and depth_cue == 'profile':
             obj_depth = obj_depth - obj['bulge'] * np.sqrt(
                 np.clip(1 - radius2, 0, 1))
         colour = np.array(_COLOUR_MEANS[CLASS_COLOUR[obj['cls']]])
         depth[mask] = obj_depth[mask]
         rgb[mask] = colour + obj['colour_jitter']
-        label[mask] = obj['cls'] if rule == 'pair' else \
-            _AGREEMENT_LABEL[obj['cls']]
+        label[mask] = _RULE_LABEL[rule][obj['cls']]
 
     if noise:
         rgb = rgb * rng.uniform(0.85, 1.15) + rng.normal(
@@ -151,13 +182,13 @@ def generate_synthetic_scene(
 
 
 def _write_split(root: str, split: str, num: int, size: int,
-                 rng: np.random.Generator, rule: str = 'pair') -> None:
+                 rng: np.random.Generator, **scene_kwargs) -> None:
     for kind in ('rgb', 'depth', 'label'):
         os.makedirs(osp.join(root, kind, split), exist_ok=True)
     stems = []
     for idx in range(num):
         stem = f'{idx:06d}'
-        rgb, depth, label = generate_synthetic_scene(rng, size, rule=rule)
+        rgb, depth, label = generate_synthetic_scene(rng, size, **scene_kwargs)
         for kind, img in (('rgb', rgb[..., ::-1]), ('depth', depth),
                           ('label', label)):
             path = osp.join(root, kind, split, stem + '.png')
@@ -174,7 +205,8 @@ def generate_synthetic_rgbd(out_dir: str,
                             size: int = 96,
                             seed: int = 0,
                             overwrite: bool = False,
-                            rule: str = 'pair') -> Dict[str, int]:
+                            rule: str = 'pair',
+                            depth_cue: str = 'profile') -> Dict[str, int]:
     """Write a synthetic RGB-D segmentation set in the cen_mm layout.
 
     The output is a deterministic function of the arguments. It is written
@@ -191,6 +223,8 @@ def generate_synthetic_rgbd(out_dir: str,
             Defaults to False.
         rule (str): Label rule, one of :data:`LABEL_RULES`.
             Defaults to ``'pair'``.
+        depth_cue (str): One of :data:`DEPTH_CUES`.
+            Defaults to ``'profile'``.
 
     Returns:
         dict: Number of images per split.
@@ -198,10 +232,15 @@ def generate_synthetic_rgbd(out_dir: str,
     if rule not in LABEL_RULES:
         raise ValueError(
             f'rule must be one of {LABEL_RULES}, got {rule!r}')
+    if depth_cue not in DEPTH_CUES:
+        raise ValueError(
+            f'depth_cue must be one of {DEPTH_CUES}, got {depth_cue!r}')
     with atomic_output_dir(out_dir, overwrite) as tmp:
         # Separate streams per split: val does not change with num_train.
         train_rng, val_rng = (np.random.default_rng(s)
                               for s in np.random.SeedSequence(seed).spawn(2))
-        _write_split(tmp, 'train', num_train, size, train_rng, rule)
-        _write_split(tmp, 'val', num_val, size, val_rng, rule)
+        for split, num, rng in (('train', num_train, train_rng),
+                                ('val', num_val, val_rng)):
+            _write_split(tmp, split, num, size, rng, rule=rule,
+                         depth_cue=depth_cue)
     return dict(train=num_train, val=num_val)

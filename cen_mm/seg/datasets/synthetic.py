@@ -6,12 +6,17 @@ from mmseg.registry import DATASETS
 
 from cen_mm.datasets.synthetic_rgbd import (AGREEMENT_CLASSES,
                                             AGREEMENT_PALETTE,
+                                            CONJUNCTION_CLASSES,
+                                            CONJUNCTION_PALETTE,
                                             SYNTHETIC_CLASSES,
                                             SYNTHETIC_PALETTE,
                                             generate_synthetic_rgbd)
 from .rgbd_seg_dataset import RGBDSegDataset
 
-__all__ = ['SyntheticRGBDDataset', 'SyntheticAgreementRGBDDataset']
+__all__ = [
+    'SyntheticRGBDDataset', 'SyntheticAgreementRGBDDataset',
+    'SyntheticConjunctionRGBDDataset'
+]
 
 
 @DATASETS.register_module()
@@ -63,4 +68,30 @@ class SyntheticAgreementRGBDDataset(SyntheticRGBDDataset):
     def __init__(self, generate: Optional[dict] = dict(), **kwargs) -> None:
         if generate is not None:
             generate = {**generate, 'rule': 'agreement'}
+        super().__init__(generate=generate, **kwargs)
+
+
+@DATASETS.register_module()
+class SyntheticConjunctionRGBDDataset(SyntheticRGBDDataset):
+    """The synthetic RGB-D scenes labelled by the conjunction of colour and
+    depth cue: ``red_near``, ``mixed`` (red far or blue near), ``blue_far``,
+    plus background (the main demo's data).
+
+    The classes are linear in the two cues, so a network that sees both
+    learns them quickly, but the colour is only in RGB and the distance only
+    in depth; a late fusion of independent streams ties between two classes
+    on half of the objects. Generated with ``rule='conjunction'``; pass
+    ``generate=dict(depth_cue='distance')`` for near/far plates instead of
+    dome/flat profiles.
+
+    Args:
+        generate (dict, optional): As :class:`SyntheticRGBDDataset`
+            (``rule`` is set to ``'conjunction'``). Defaults to ``dict()``.
+        **kwargs: Arguments of :class:`RGBDSegDataset`.
+    """
+    METAINFO = dict(classes=CONJUNCTION_CLASSES, palette=CONJUNCTION_PALETTE)
+
+    def __init__(self, generate: Optional[dict] = dict(), **kwargs) -> None:
+        if generate is not None:
+            generate = {**generate, 'rule': 'conjunction'}
         super().__init__(generate=generate, **kwargs)

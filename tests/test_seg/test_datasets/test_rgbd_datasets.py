@@ -189,3 +189,23 @@ def test_synthetic_agreement_dataset_generates_and_loads(tmp_path):
     assert len(ds) == 1
     label = cv2.imread(ds[0]['seg_map_path'], cv2.IMREAD_UNCHANGED)
     assert set(np.unique(label)) <= {0, 1, 2}
+
+
+def test_synthetic_conjunction_dataset_generates_and_loads(tmp_path):
+    root = str(tmp_path / 'conj')
+    ds = DATASETS.build(dict(
+        type='SyntheticConjunctionRGBDDataset', data_root=root,
+        generate=dict(num_train=2, num_val=1, size=32, depth_cue='distance'),
+        data_prefix=dict(img_path='rgb/val', depth_path='depth/val',
+                         seg_map_path='label/val'),
+        pipeline=[]))
+    assert ds.metainfo['classes'] == ('background', 'red_near', 'mixed',
+                                      'blue_far')
+    assert len(ds) == 1
+    label = cv2.imread(ds[0]['seg_map_path'], cv2.IMREAD_UNCHANGED)
+    depth = cv2.imread(ds[0]['depth_path'], cv2.IMREAD_UNCHANGED)
+    assert set(np.unique(label)) <= {0, 1, 2, 3}
+    objects = (label > 0) & (depth > 0)
+    # flat plates in the near (<= 1.85 m) or far (>= 2.35 m) band
+    metres = depth[objects] / 5000.
+    assert ((metres < 1.9) | ((metres > 2.3) & (metres < 3.1))).all()
