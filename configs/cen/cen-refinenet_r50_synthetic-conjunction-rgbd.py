@@ -38,7 +38,7 @@ model = dict(
     ]),
     decode_head=dict(
         num_classes=num_classes, feat_dropout_ratio=0., dropout_ratio=0.))
-optim_wrapper = dict(clip_grad=dict(max_norm=10))
+optim_wrapper = dict(clip_grad=dict(_delete_=True, max_norm=10))
 meta_keys = ('img_path', 'depth_path', 'seg_map_path', 'ori_shape',
              'img_shape', 'pad_shape', 'scale_factor', 'flip',
              'flip_direction', 'reduce_zero_label')
