@@ -26,6 +26,7 @@ the end.
 import argparse
 import copy
 import json
+import os
 import os.path as osp
 import statistics
 import sys
@@ -208,7 +209,7 @@ def exchange_summary(model) -> Dict[str, float]:
     """Exchange statistics of a trained model, as GammaSparsityHook logs
     them: ``gamma_below_thr`` (fraction of the penalised γ with |γ| < θ) and
     ``exchanged_{stream}`` (fraction of the channels of all exchanging or
-    penalised norms that the stream takes from the others)."""
+    penalised norms that the stream takes from the others, or zeroes)."""
     from cen_mm.cnn import exchange_norms
     below = penalised = channels = 0
     taken = None
@@ -217,8 +218,9 @@ def exchange_summary(model) -> Dict[str, float]:
         if not (layer.exchange or total):
             continue
         below, penalised = below + count, penalised + total
-        mask = layer.exchange_mask().sum(dim=1)
-        taken = mask if taken is None else taken + mask
+        # expected count for 'random' in eval mode
+        count = layer.exchanged_fraction() * layer.num_features
+        taken = count if taken is None else taken + count
         channels += layer.num_features
     stats = dict(gamma_below_thr=below / penalised if penalised else 0.)
     names = getattr(model, 'stream_names', None)
@@ -314,6 +316,7 @@ def main() -> None:
                   f'{counts["fusion_params"]} for fusion')
         return
     records = []
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     if osp.exists(args.out):
         with open(args.out) as f:
             records = [json.loads(line) for line in f if line.strip()]

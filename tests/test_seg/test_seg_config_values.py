@@ -33,6 +33,9 @@ RECIPES = {
     'cen-refinenet_r50_synthetic-rgbd.py':
     (5e-2, 2e-2, [2e-2, 1e-2, 4e-3], [2e-2, 1e-2, 4e-3], [20, 30], 40,
      (96, 96), 8, 5, 'SyntheticRGBDDataset'),
+    'cen-refinenet_r50_synthetic-conjunction-rgbd.py':
+    (5e-3, 2e-2, [2e-2, 1e-2, 4e-3], [2e-2, 1e-2, 4e-3], [20, 30], 40,
+     (64, 64), 8, 4, 'SyntheticConjunctionRGBDDataset'),
     'cen-refinenet_r50_synthetic-agreement-rgbd.py':
     (2e-2, 2e-2, [2e-2, 1e-2, 4e-3], [2e-2, 1e-2, 4e-3], [10, 15], 20,
      (64, 64), 8, 3, 'SyntheticAgreementRGBDDataset'),
@@ -90,8 +93,11 @@ def test_recipe_values(name):
     assert sched.milestones == milestones
     assert sched.lrs == dict(encoder=enc, default=dec)
     assert cfg.train_cfg.max_epochs == epochs
-    # validation every 5 epochs (the 20-epoch pilot validates once, at the end)
-    assert cfg.train_cfg.val_interval == (20 if 'agreement' in name else 5)
+    # validation every 5 epochs (the pilot and the main demo validate once,
+    # at the end)
+    once = dataset in ('SyntheticAgreementRGBDDataset',
+                       'SyntheticConjunctionRGBDDataset')
+    assert cfg.train_cfg.val_interval == (epochs if once else 5)
 
     # Data: batch, crop (padded by the preprocessor), classes everywhere.
     train = cfg.train_dataloader
@@ -104,8 +110,8 @@ def test_recipe_values(name):
     resizes = [
         t for t in train.dataset.pipeline if t.type == 'RGBDRandomResize'
     ]
-    if dataset == 'SyntheticAgreementRGBDDataset':
-        assert resizes == []  # the pilot crops without rescaling
+    if once:
+        assert resizes == []  # 64 px scenes cropped without rescaling
         resizes = [dict(interpolation='bicubic', depth_interpolation='nearest',
                         ratio_range=(0.75, 1.5), min_short_side=None)]
     [resize] = [ConfigDict(r) for r in resizes]
