@@ -1,10 +1,9 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 """The multitask, multimodal-multitask and cycle settings and their baselines
 train (one iteration) and test through a real mmengine Runner from their
-configs: every setting on the real Taskonomy views and on generated
-synthetic scenes, every baseline config on one of the two (CPU budget)."""
+configs: every setting on the Taskonomy sample views (real, and generated
+in the same format) and on generated synthetic scenes, every baseline config on one of the two (CPU budget)."""
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,6 @@ import cen_mm.gen  # noqa: F401
 from cen_mm.datasets import write_synthetic_taskonomy
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get('CEN_MM_DATA', ROOT.parent / 'shared' / 'data'))
-REAL = DATA / 'taskonomy-samples' / 'hm3d'  # 5 views, rgb/depth/normal/...
 CONFIGS = ROOT / 'configs' / 'cen_gen'
 MT = 'pix2pix_unet64-in_1xb4-1kiters_synthetic-rgb2semseg-depth.py'
 MMMT = 'pix2pix_unet64-in_1xb4-1kiters_synthetic-rgb-depth2normal-shade.py'
@@ -97,12 +94,12 @@ def _run(config, data_root, work_dir, real):
     return model, losses
 
 
-@pytest.mark.skipif(
-    not (REAL / 'edge_texture').is_dir(),
-    reason=f'Taskonomy samples not found under {REAL} (set CEN_MM_DATA)')
 @pytest.mark.parametrize('config', ON_REAL)
-def test_settings_on_real_taskonomy_views(config, tmp_path):
-    model, losses = _run(config, REAL, tmp_path, real=True)
+def test_settings_on_real_taskonomy_views(config, tmp_path,
+                                          taskonomy_samples):
+    # hm3d: 5 views, rgb/depth/normal/...
+    model, losses = _run(config, taskonomy_samples / 'hm3d', tmp_path,
+                         real=True)
     if model.flow_sampling == 'random':
         # keys 'train/loss_pixel/{target}/...': one flow trained
         trained = {k.split('/')[2] for k in losses if k.count('/') >= 2}

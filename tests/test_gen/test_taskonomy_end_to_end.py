@@ -1,8 +1,7 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""Real Taskonomy views (Shade + Texture -> RGB) through the demo config's
+"""Taskonomy views (real, and generated in the same format) (Shade + Texture -> RGB) through the demo config's
 train and test pipelines and CENPix2Pix's train, val and test steps, with a
 real mmengine Runner."""
-import os
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,13 @@ from mmengine.runner import Runner
 import cen_mm.gen  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get('CEN_MM_DATA', ROOT.parent / 'shared' / 'data'))
-SAMPLES = DATA / 'taskonomy-samples' / 'taskonomy'
 CONFIG = ROOT / ('configs/cen_gen/'
                  'cen-pix2pix_unet128-in_1xb4-2kiters_synthetic-'
                  'shade-texture2rgb.py')
 
 
-@pytest.mark.skipif(
-    not (SAMPLES / 'reshading').is_dir(),
-    reason=f'Taskonomy samples not found under {SAMPLES} (set CEN_MM_DATA)')
-def test_real_views_train_val_test(tmp_path):
+def test_real_views_train_val_test(tmp_path, taskonomy_samples):
+    samples = taskonomy_samples / 'taskonomy'
     cfg = Config.fromfile(str(CONFIG))
     cfg.work_dir = str(tmp_path)
     cfg.model.generator.base_channels = 8
@@ -31,7 +26,7 @@ def test_real_views_train_val_test(tmp_path):
     for split in ('train', 'val', 'test'):
         loader = cfg[f'{split}_dataloader']
         loader.update(batch_size=2, num_workers=0, persistent_workers=False)
-        loader.dataset.update(data_root=str(SAMPLES), ann_file='')
+        loader.dataset.update(data_root=str(samples), ann_file='')
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
                          val_interval=2)
     cfg.default_hooks.logger.interval = 1

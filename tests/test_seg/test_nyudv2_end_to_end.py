@@ -1,8 +1,7 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""The real NYUDv2 sample through the shipped config's full train, val and
+"""The NYUDv2 sample (real, and generated in the same format) through the shipped config's full train, val and
 TTA test pipelines (load, augment, pack, preprocess, forward, loss, predict,
 per-stream metrics) with a real mmengine Runner."""
-import os
 import os.path as osp
 from pathlib import Path
 
@@ -14,12 +13,10 @@ from mmengine.runner import Runner
 import cen_mm.seg  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get('CEN_MM_DATA', ROOT.parent / 'shared' / 'data'))
-SAMPLES = DATA / 'nyudv2-samples'
 CONFIG = ROOT / 'configs/cen/cen-refinenet_r101_1xb6-300e_nyudv2-rgbd-500x500.py'
 
 
-def small_nyudv2_config(work_dir: str) -> Config:
+def small_nyudv2_config(work_dir: str, samples: Path) -> Config:
     """The shipped NYUDv2 config on the sample folder, with a narrow network
     (same layout: CEN ResNet-101 + full RefineNet, 1/8 of the widths) and a
     one-iteration schedule, so it runs on a CPU in seconds."""
@@ -33,7 +30,7 @@ def small_nyudv2_config(work_dir: str) -> Config:
         loader = cfg[f'{split}_dataloader']
         loader.update(batch_size=1, num_workers=0, persistent_workers=False)
         loader.dataset.update(
-            data_root=str(SAMPLES),
+            data_root=str(samples),
             data_prefix=dict(
                 img_path='rgb', depth_path='depth', seg_map_path='label40'))
     for step in cfg.train_dataloader.dataset.pipeline:
@@ -57,11 +54,8 @@ def small_nyudv2_config(work_dir: str) -> Config:
     return cfg
 
 
-@pytest.mark.skipif(
-    not (SAMPLES / 'depth' / '000464.png').is_file(),
-    reason=f'NYUDv2 samples not found under {SAMPLES} (set CEN_MM_DATA)')
-def test_nyudv2_sample_train_val_tta(tmp_path):
-    cfg = small_nyudv2_config(str(tmp_path / 'train'))
+def test_nyudv2_sample_train_val_tta(tmp_path, nyu_samples):
+    cfg = small_nyudv2_config(str(tmp_path / 'train'), nyu_samples)
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.val_loop.run()
@@ -77,7 +71,7 @@ def test_nyudv2_sample_train_val_tta(tmp_path):
     assert osp.isfile(ckpt)
 
     # tools/test.py --tta: the TTA pipeline, the CEN TTA model, same ckpt
-    cfg = small_nyudv2_config(str(tmp_path / 'tta'))
+    cfg = small_nyudv2_config(str(tmp_path / 'tta'), nyu_samples)
     cfg.load_from = ckpt
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     cfg.tta_model.module = cfg.model
@@ -96,7 +90,7 @@ def test_nyudv2_sample_train_val_tta(tmp_path):
         'cen_mm_tools_test_e2e', str(ROOT / 'tools' / 'test.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    cfg = small_nyudv2_config(str(tmp_path / 'show'))
+    cfg = small_nyudv2_config(str(tmp_path / 'show'), nyu_samples)
     cfg.load_from = ckpt
     tool.setup_show_dir(cfg, str(tmp_path / 'show_dir'))
     Runner.from_cfg(cfg).test()

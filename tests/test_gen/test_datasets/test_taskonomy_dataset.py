@@ -1,8 +1,8 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""TaskonomyDataset + LoadTaskonomyDomains on the real sample views."""
+"""TaskonomyDataset + LoadTaskonomyDomains on the sample views (real, and
+generated in the same format: the `taskonomy_samples` fixture)."""
 import os
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,17 +13,6 @@ from mmengine.registry import init_default_scope
 
 from cen_mm.datasets import decode_taskonomy_domain
 from cen_mm.gen.datasets import LoadTaskonomyDomains, TaskonomyDataset
-
-DATA = Path(
-    os.environ.get('CEN_MM_DATA',
-                   Path(__file__).parents[3] / '..' / 'shared' / 'data'))
-SAMPLES = DATA / 'taskonomy-samples'
-
-needs_samples = pytest.mark.skipif(
-    not SAMPLES.is_dir(),
-    reason=f'real Taskonomy samples not found at {SAMPLES} '
-    '(set CEN_MM_DATA to the shared data folder)')
-
 
 def make_pipeline(size=256, resize=286, flip_ratio=0.5):
     return [
@@ -59,14 +48,13 @@ REAL_TASKS = [
 ]
 
 
-@needs_samples
 @pytest.mark.parametrize('source,sources,target,num_views', REAL_TASKS)
 def test_real_views_train_step_through_data_preprocessor(
-        source, sources, target, num_views):
+        source, sources, target, num_views, taskonomy_samples):
     from mmagic.models import DataPreprocessor
 
     dataset = TaskonomyDataset(
-        data_root=str(SAMPLES / source),
+        data_root=str(taskonomy_samples / source),
         source_domains=sources,
         target_domain=target,
         pipeline=make_pipeline(size=64, resize=72, flip_ratio=1.))
@@ -101,13 +89,12 @@ def test_real_views_train_step_through_data_preprocessor(
         torch.testing.assert_close(value, expected)
 
 
-@needs_samples
-def test_crop_and_flip_are_shared_across_domains():
+def test_crop_and_flip_are_shared_across_domains(taskonomy_samples):
     domains = ('reshading', 'normal', 'rgb')
 
     def run(flip_ratio, seed):
         dataset = TaskonomyDataset(
-            data_root=str(SAMPLES / 'taskonomy'),
+            data_root=str(taskonomy_samples / 'taskonomy'),
             source_domains=['reshading', 'normal'],
             target_domain='rgb',
             pipeline=make_pipeline(
@@ -126,8 +113,7 @@ def test_crop_and_flip_are_shared_across_domains():
                                           plain[f'img_{d}'][:, ::-1])
 
 
-@needs_samples
-def test_test_pipeline_and_decoding_of_real_depth():
+def test_test_pipeline_and_decoding_of_real_depth(taskonomy_samples):
     pipeline = [
         dict(type='LoadTaskonomyDomains', domains='{domains}'),
         dict(
@@ -140,7 +126,7 @@ def test_test_pipeline_and_decoding_of_real_depth():
         dict(type='PackInputs', keys='{img_keys}', meta_keys='{meta_keys}'),
     ]
     dataset = TaskonomyDataset(
-        data_root=str(SAMPLES / 'taskonomy'),
+        data_root=str(taskonomy_samples / 'taskonomy'),
         source_domains=['depth_zbuffer', 'depth_euclidean', 'edge_occlusion'],
         target_domain='principal_curvature',
         pipeline=pipeline,
@@ -160,9 +146,8 @@ def test_test_pipeline_and_decoding_of_real_depth():
         loaded, decode_taskonomy_domain(raw, 'depth_zbuffer'))
 
 
-@needs_samples
-def test_real_rgb_matches_file_in_rgb_order():
-    path = str(SAMPLES / 'taskonomy' / 'rgb' /
+def test_real_rgb_matches_file_in_rgb_order(taskonomy_samples):
+    path = str(taskonomy_samples / 'taskonomy' / 'rgb' /
                'point_202_view_5_domain_rgb.png')
     results = LoadTaskonomyDomains(['rgb'])(dict(img_rgb_path=path))
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -171,17 +156,16 @@ def test_real_rgb_matches_file_in_rgb_order():
     assert results['ori_img_rgb_shape'] == (512, 512, 3)
 
 
-@needs_samples
-def test_view_missing_in_one_domain_is_an_error():
+def test_view_missing_in_one_domain_is_an_error(taskonomy_samples):
     # point_21_view_2 has rgb but no depth_zbuffer in the taskonomy samples
     with pytest.raises(FileNotFoundError,
                        match=r'point_21_view_2 \(no depth_zbuffer'):
         TaskonomyDataset(
-            data_root=str(SAMPLES / 'taskonomy'),
+            data_root=str(taskonomy_samples / 'taskonomy'),
             source_domains=['depth_zbuffer'],
             target_domain='rgb')
     dataset = TaskonomyDataset(
-        data_root=str(SAMPLES / 'taskonomy'),
+        data_root=str(taskonomy_samples / 'taskonomy'),
         source_domains=['depth_zbuffer'],
         target_domain='rgb',
         on_missing='skip')
@@ -189,9 +173,8 @@ def test_view_missing_in_one_domain_is_an_error():
             for i in range(len(dataset))] == ['point_202_view_5']
 
 
-@needs_samples
-def test_split_file_formats_and_missing_file(tmp_path):
-    root = SAMPLES / 'taskonomy'
+def test_split_file_formats_and_missing_file(tmp_path, taskonomy_samples):
+    root = taskonomy_samples / 'taskonomy'
     split = tmp_path / 'val.txt'
     split.write_text('{domain}/point_202_view_5_domain_{domain}.png\n'
                      '\n'

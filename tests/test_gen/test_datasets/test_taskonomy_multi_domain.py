@@ -2,8 +2,6 @@
 """Several sources and targets (multitask, cycle flows) from one Taskonomy
 view, and exact decoding of every domain Tables 6-9 use, on the real
 samples and on generated files."""
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,10 +10,6 @@ from mmagic.registry import DATASETS
 from mmengine.registry import DefaultScope
 
 import cen_mm.gen  # noqa: F401
-
-ROOT = Path(__file__).resolve().parents[3]
-DATA = Path(os.environ.get('CEN_MM_DATA', ROOT.parent / 'shared' / 'data'))
-SAMPLES = DATA / 'taskonomy-samples'
 
 # Domains of Tables 6-9 and the sample view that has each (segment_semantic
 # is in no sample folder; it is tested on generated files only).
@@ -93,12 +87,10 @@ def test_table_domain_decodes_generated_files(domain, tmp_path):
         assert results[f'img_{domain}'][0, 1, 0] == 143
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(),
-                    reason=f'Taskonomy samples not found under {SAMPLES}')
 @pytest.mark.parametrize(
     'domain', sorted(d for d, folder in TABLE_DOMAINS.items() if folder))
-def test_table_domain_decodes_real_samples(domain):
-    root = SAMPLES / TABLE_DOMAINS[domain]
+def test_table_domain_decodes_real_samples(domain, taskonomy_samples):
+    root = taskonomy_samples / TABLE_DOMAINS[domain]
     results = _load(root, domain, VIEW)
     raw = _raw(root / domain / f'{VIEW}_domain_{domain}.png')
     decoded = results[f'img_{domain}']
@@ -158,7 +150,7 @@ def test_multiple_targets_and_flows_load_every_domain_once(tmp_path):
                  dict(sources=['reshading'], target='normal')]),
      'same target'),
 ])
-def test_bad_domain_declarations(kwargs, match, tmp_path):
+def test_bad_domain_declarations(kwargs, match, tmp_path, mmagic_scope):
     with pytest.raises(ValueError, match=match):
         DATASETS.build(dict(type='TaskonomyDataset', data_root=str(tmp_path),
                             **kwargs))

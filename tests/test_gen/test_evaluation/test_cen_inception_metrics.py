@@ -257,15 +257,31 @@ def test_missing_key_and_bad_shape_errors():
 def test_minmax_stretch_parity_option():
     extractor = TinyExtractor()
     samples = make_samples(6, seed=3)
-    # an affine change of the prediction is undone by the stretch
-    scaled = [dict(gt_img=s['gt_img'], pred_img=s['pred_img'] * 0.5 + 20)
+    # 8-bit predictions, so x -> 2x + 16 is exact in float32 and the
+    # stretched images are identical to the last bit
+    for s in samples:
+        s['pred_img'] = s['pred_img'].round()
+    scaled = [dict(gt_img=s['gt_img'], pred_img=s['pred_img'] * 2 + 16)
               for s in samples]
-    a = CENFID(feature_extractor=extractor, minmax_stretch=True)
-    b = CENFID(feature_extractor=extractor, minmax_stretch=True)
-    a.process(None, samples)
-    b.process(None, scaled)
-    assert a.evaluate(6)['FID'] == pytest.approx(b.evaluate(6)['FID'],
-                                                 abs=0.5)
+
+    def fid(batch, stretch):
+        metric = CENFID(feature_extractor=extractor, minmax_stretch=stretch)
+        metric.process(None, batch)
+        return metric.evaluate(6)['FID']
+
+    # an affine change of the prediction is undone exactly by the stretch
+    assert fid(samples, True) == fid(scaled, True)
+    # ... and is not without it (the clamp to [0, 255] keeps it visible)
+    assert fid(samples, False) != fid(scaled, False)
+    # the stretch maps every image onto [0, 255] by its own min and max
+    stretched = CENFID(
+        minmax_stretch=True, channel_order='rgb')._prepare_images(
+        [s['pred_img'] for s in scaled])
+    for img, s in zip(stretched, samples):
+        x = s['pred_img']
+        ref = torch.floor((x - x.min()) * 255. / (x.max() - x.min()))
+        assert torch.equal(img, ref)
+        assert img.min() == 0 and img.max() == 255
 
 
 def test_real_inception_from_fid_helper_package():

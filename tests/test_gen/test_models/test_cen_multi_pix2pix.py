@@ -10,7 +10,6 @@ from mmagic.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import DefaultScope
 
 from cen_mm.datasets import write_synthetic_taskonomy
 
@@ -25,10 +24,7 @@ def _tiny(cfg):
     return cfg
 
 
-@pytest.fixture(autouse=True)
-def mmagic_scope():
-    with DefaultScope.overwrite_default_scope('mmagic'):
-        yield
+pytestmark = pytest.mark.usefixtures('mmagic_scope')
 
 
 def _optim(model, cfg):

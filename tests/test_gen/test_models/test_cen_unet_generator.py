@@ -6,7 +6,6 @@ import torch
 import torch.nn as nn
 from mmagic.models.editors.pix2pix import UnetGenerator
 from mmagic.registry import MODELS
-from mmengine.registry import init_default_scope
 
 from cen_mm.cnn import ExchangeIN, exchange_norms
 from cen_mm.gen.models import CENUnetGenerator
@@ -15,10 +14,8 @@ from cen_mm.gen.models import CENUnetGenerator
 SMALL = dict(num_down=5, base_channels=8)
 
 
-@pytest.fixture
-def mmagic_scope():
-    # mmagic's UnetGenerator builds its deconvs by the name 'Deconv'
-    init_default_scope('mmagic')
+# mmagic's UnetGenerator builds its deconvs by the name 'Deconv': the tests
+# that build it ask for the `mmagic_scope` fixture (tests/conftest.py).
 
 
 def build(num_streams=2, **kwargs):
@@ -36,7 +33,7 @@ def conv_param_count(model):
 
 
 @pytest.mark.parametrize('num_streams', [1, 2, 3, 4])
-def test_shapes_and_ensemble(num_streams):
+def test_shapes_and_ensemble(num_streams, mmagic_scope):
     torch.manual_seed(0)
     gen = MODELS.build(dict(type='CENUnetGenerator', num_streams=num_streams,
                             **SMALL))

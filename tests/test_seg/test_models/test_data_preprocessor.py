@@ -8,6 +8,8 @@ from mmseg.structures import SegDataSample
 import cen_mm.seg  # noqa: F401
 from cen_mm.seg.models import CENSegDataPreProcessor
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 OFFICIAL = dict(
     mean=[123.675, 116.28, 103.53, 0., 0., 0.],
     std=[58.395, 57.12, 57.375, 5000., 5000., 5000.])

@@ -4,7 +4,6 @@ block equals the stock head with that stream's norms, the last block is the
 learned ensemble."""
 import pytest
 import torch
-from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS
 
 import cen_mm.seg  # noqa: F401
@@ -33,10 +32,7 @@ HEADS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        yield
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
 
 
 def _features(n, m, seed=0):

@@ -12,6 +12,8 @@ from mmseg.structures import SegDataSample
 from cen_mm.seg.models.decode_heads import CENRefineNetHead
 
 K = 3
+# The heads build their losses from mmseg's registry.
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
 
 
 def build_head(**kwargs):
