@@ -37,7 +37,8 @@ def rgbd_files(request, tmp_path_factory):
         rgb_src, depth_src = NYU / 'rgb' / '000464.png', \
             NYU / 'depth' / '000464.png'
         if not (rgb_src.exists() and depth_src.exists()):
-            pytest.skip(f'NYUDv2 samples not found in {NYU}')
+            pytest.skip(f'NYUDv2 samples not found in {NYU}; the generated '
+                        'pair (synthetic) covers it')
         rgb = mmcv.imread(str(rgb_src))[100:196, 200:328]
         depth = mmcv.imread(str(depth_src), flag='unchanged')[100:196,
                                                                200:328]
