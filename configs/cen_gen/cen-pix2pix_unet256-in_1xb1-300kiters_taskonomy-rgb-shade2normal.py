@@ -1,40 +1,14 @@
 # RGB + Shade -> Normal on Taskonomy (CEN U-Net-256, official settings).
 # Table 4; paper: MAE 11.23 / MSE 25.09 (x1e-2)
-_base_ = [
-    '../_base_/gen_cen_runtime.py',
-    '../_base_/gen_cen_pix2pix_unet256.py',
-    '../_base_/datasets/taskonomy_256x256.py',
-]
+_base_ = '../_base_/gen_cen_pix2pix_unet256_taskonomy_300k.py'
 
 source_domains = ['rgb', 'reshading']
 target_domain = 'normal'
 
 model = dict(source_domains=source_domains, target_domain=target_domain)
-# L1 on γ, λ = 1e-3; exchange statistics logged per source domain
-custom_hooks = [
-    dict(
-        type='GammaSparsityHook',
-        lam=1e-3,
-        interval=100,
-        stream_names=source_domains)
-]
-
-train_dataloader = dict(
+train_dataloader = val_dataloader = test_dataloader = dict(
     dataset=dict(source_domains=source_domains, target_domain=target_domain))
-val_dataloader = dict(
-    dataset=dict(source_domains=source_domains, target_domain=target_domain))
-test_dataloader = val_dataloader
-
-# official: 300 epochs x 1000 images at batch 1; validation every 5 epochs
-train_cfg = dict(max_iters=300000, val_interval=5000)
-default_hooks = dict(checkpoint=dict(interval=100000))
-
-# paper metrics for non-RGB targets: MAE / MSE (x100 on [0, 1]); the
-# ensemble is 'pred_img' (prefix 'ens'), every stream 'pred_img_{domain}'
-val_evaluator = dict(metrics=[
-    dict(type=metric, prefix=prefix, pred_key=key)
-    for prefix, key in [('ens', 'pred_img')] +
-    [(d, f'pred_img_{d}') for d in source_domains]
-    for metric in ('CENMAE', 'CENMSE')
-])
-test_evaluator = val_evaluator
+val_evaluator = test_evaluator = dict(
+    target=target_domain, sources=source_domains)
+# no FID to select by: keep the periodic checkpoints only
+default_hooks = dict(checkpoint=dict(save_best=None, rule=None))

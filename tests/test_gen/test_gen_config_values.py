@@ -5,7 +5,9 @@ otherwise), λ, θ, crops and resizes, schedule (docs/translation.md)."""
 from pathlib import Path
 
 import pytest
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
+
+from cen_mm.gen.evaluation import CENTranslationEvaluator
 
 CONFIGS = Path(__file__).parents[2] / 'configs' / 'cen_gen'
 # The multimodal translation configs (paper Tables 4 and 5, the CPU demo);
@@ -15,10 +17,19 @@ NAMES = sorted(
     if p.name.startswith(('cen-pix2pix_unet', 'pix2pix_unet')))
 
 
+def metric_cfgs(cfg):
+    """The validation metric configs (a CENTranslationEvaluator expanded)."""
+    evaluator = cfg.val_evaluator.to_dict()
+    metrics = evaluator.pop('metrics')
+    if evaluator.pop('type', None) == 'CENTranslationEvaluator':
+        metrics = CENTranslationEvaluator.metric_cfgs(**evaluator) + metrics
+    return [ConfigDict(m) for m in metrics]
+
+
 def metrics_of(cfg):
     """{(type, prefix, key)} of the validation metrics."""
     return {(m.type, m.prefix, m.get('fake_key', m.get('pred_key')))
-            for m in cfg.val_evaluator.metrics}
+            for m in metric_cfgs(cfg)}
 
 
 def expected_metrics(types, sources):
@@ -39,7 +50,7 @@ def test_translation_config_values(name):
     if model.target_domain == 'rgb' and not demo:
         assert metrics_of(cfg) == expected_metrics(('CENFID', 'CENKID'),
                                                    sources)
-        assert {m.channel_order for m in cfg.val_evaluator.metrics} == {'bgr'}
+        assert {m.channel_order for m in metric_cfgs(cfg)} == {'bgr'}
     else:
         assert metrics_of(cfg) == expected_metrics(('CENMAE', 'CENMSE'),
                                                    sources)
@@ -56,7 +67,8 @@ def test_translation_config_values(name):
     if len(sources) > 1:
         [hook] = cfg.custom_hooks
         assert (hook.type, hook.lam) == ('GammaSparsityHook', 1e-3)
-        assert list(hook.stream_names) == sources
+        # stream names come from the model (CENPix2Pix.stream_names)
+        assert list(hook.get('stream_names', sources)) == sources
     else:
         assert cfg.custom_hooks == []
 

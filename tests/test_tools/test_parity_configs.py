@@ -3,7 +3,9 @@
 from pathlib import Path
 
 import pytest
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
+
+from cen_mm.gen.evaluation import CENTranslationEvaluator
 
 REPO = Path(__file__).parents[2]
 NYUDV2_PAPER = sorted((REPO / 'configs/cen').glob('cen-refinenet_r*_nyudv2-*'))
@@ -11,8 +13,8 @@ NYUDV2_PAPER = sorted((REPO / 'configs/cen').glob('cen-refinenet_r*_nyudv2-*'))
 # tests/test_gen/test_models/test_cen_gen_configs.py
 FID_CONFIGS = sorted(
     p for p in (REPO / 'configs/cen_gen').glob('*taskonomy*.py')
-    if 'CENFID' in p.read_text()
-    and 'gen_cen_multi_pix2pix' not in p.read_text())
+    if Config.fromfile(str(p)).model.get('target_domain') == 'rgb'
+    and Config.fromfile(str(p)).model.type == 'CENPix2Pix')
 
 
 @pytest.mark.parametrize('path', NYUDV2_PAPER, ids=lambda p: p.name)
@@ -35,7 +37,13 @@ def test_fid_configs_found():
 @pytest.mark.parametrize('path', FID_CONFIGS, ids=lambda p: p.name)
 def test_taskonomy_fid_configs_use_official_stretch_and_best_fid(path):
     cfg = Config.fromfile(str(path))
-    metrics = cfg.val_evaluator.metrics
+    evaluator = cfg.val_evaluator.to_dict()
+    assert evaluator.pop('type') == 'CENTranslationEvaluator'
+    extra = evaluator.pop('metrics')
+    metrics = [
+        ConfigDict(m)
+        for m in CENTranslationEvaluator.metric_cfgs(**evaluator) + extra
+    ]
     assert {m.type for m in metrics} == {'CENFID', 'CENKID'}
     assert all(m.minmax_stretch for m in metrics)
     assert cfg.default_hooks.checkpoint.save_best == 'ens/FID'

@@ -115,6 +115,8 @@ class CENPix2Pix(Pix2Pix):
         self.source_domains = source_domains
         self.target_domain = target_domain
         self.num_streams = len(source_domains)
+        # the streams, named once (hooks log per stream under these names)
+        self.stream_names = list(source_domains)
         self.slim_loss_weight = float(slim_loss_weight)
         self.test_mode_train = test_mode_train
         if pixel_loss_outputs not in ('all', 'ens'):

@@ -187,3 +187,67 @@ def test_bad_targets():
         CENTranslationEvaluator.metric_cfgs(['rgb'], streams=True)
     with pytest.raises(KeyError, match='"target"'):
         CENTranslationEvaluator.metric_cfgs([dict(sources=['a'])])
+
+
+def test_fusion_metric_cfgs_exact():
+    """target + sources: the fusion model's ensemble and every stream."""
+    assert CENTranslationEvaluator.metric_cfgs(
+        target='normal', sources=['rgb', 'reshading'],
+        convention='plain') == [
+            dict(type=m, prefix=prefix, pred_key=key, gt_key='gt_img',
+                 convention='plain')
+            for prefix, key in [('ens', 'pred_img'), ('rgb', 'pred_img_rgb'),
+                                ('reshading', 'pred_img_reshading')]
+            for m in ('CENMAE', 'CENMSE')
+        ]
+    assert CENTranslationEvaluator.metric_cfgs(
+        target='rgb', sources=['normal']) == [
+            dict(type=m, prefix=prefix, fake_key=key, real_key='gt_img',
+                 channel_order='bgr', minmax_stretch=True)
+            for prefix, key in [('ens', 'pred_img'),
+                                ('normal', 'pred_img_normal')]
+            for m in ('CENFID', 'CENKID')
+        ]
+    # offline: no feature metrics, the paper's MAE / MSE by default
+    cfgs = CENTranslationEvaluator.metric_cfgs(
+        target='rgb', sources=['normal'], feature_targets=())
+    assert [(c['type'], c['prefix'], c['convention']) for c in cfgs] == [
+        ('CENMAE', 'ens', 'paper'), ('CENMSE', 'ens', 'paper'),
+        ('CENMAE', 'normal', 'paper'), ('CENMSE', 'normal', 'paper')
+    ]
+
+
+def test_fusion_builds_metrics(mmagic_scope):
+    cfg = update_and_check_evaluator(
+        dict(type='CENTranslationEvaluator', target='depth_euclidean',
+             sources=['rgb', 'edge_occlusion'], convention='plain',
+             metrics=[]))
+    evaluator = EVALUATORS.build(cfg)
+    assert [type(m) for m in evaluator.metrics] == [CENMAE, CENMSE] * 3
+    assert [(m.prefix, m.pred_key, m.gt_key, m.metric)
+            for m in evaluator.metrics] == [
+                (prefix, key, 'gt_img', name)
+                for prefix, key in [('ens', 'pred_img'),
+                                    ('rgb', 'pred_img_rgb'),
+                                    ('edge_occlusion',
+                                     'pred_img_edge_occlusion')]
+                for name in ('MAE', 'MSE')
+            ]
+
+
+def test_fusion_bad_arguments():
+    with pytest.raises(ValueError, match='either targets'):
+        CENTranslationEvaluator.metric_cfgs(['rgb'], target='rgb',
+                                            sources=['normal'])
+    with pytest.raises(ValueError, match='either targets'):
+        CENTranslationEvaluator.metric_cfgs(streams=True, target='rgb',
+                                            sources=['normal'])
+    with pytest.raises(TypeError, match='fusion model needs'):
+        CENTranslationEvaluator.metric_cfgs(target='rgb')
+    with pytest.raises(TypeError, match='fusion model needs'):
+        CENTranslationEvaluator.metric_cfgs(target='rgb', sources='normal')
+    with pytest.raises(TypeError, match='fusion model needs'):
+        CENTranslationEvaluator.metric_cfgs(target=None, sources=['normal'])
+    # the shared base without a child's domains
+    with pytest.raises(TypeError, match='non-empty list'):
+        CENTranslationEvaluator.metric_cfgs()

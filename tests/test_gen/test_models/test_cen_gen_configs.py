@@ -64,11 +64,16 @@ def test_config_consistency(path):
         assert dataset.target_domain == target
         for transform in dataset.pipeline:
             assert transform.type in TRANSFORMS
-    keys = {m.get('pred_key', m.get('fake_key')) for m in
-            cfg.val_evaluator.metrics}
+    evaluator = cfg.val_evaluator.to_dict()
+    metrics = evaluator.pop('metrics')
+    if evaluator.pop('type', None) == 'CENTranslationEvaluator':
+        assert (evaluator['target'], evaluator['sources']) == (target,
+                                                               sources)
+        metrics = CENTranslationEvaluator.metric_cfgs(**evaluator) + metrics
+    keys = {m.get('pred_key', m.get('fake_key')) for m in metrics}
     assert keys == {'pred_img'} | {f'pred_img_{s}' for s in sources}
-    for metric in cfg.val_evaluator.metrics:
-        assert metric.type in METRICS
+    for metric in metrics:
+        assert metric['type'] in METRICS
     optim = cfg.optim_wrapper
     assert optim.constructor == 'MultiOptimWrapperConstructor'
     for part in ('generators', 'discriminators'):
@@ -96,6 +101,8 @@ def test_config_builds(name):
     model = MODELS.build(cfg.model)
     gen = model.generators[cfg.model.target_domain]
     assert gen.num_streams == len(cfg.model.source_domains)
+    # the streams are named once, on the model (hooks read them there)
+    assert model.stream_names == list(cfg.model.source_domains)
     assert gen.exchange_layers == gen.penalised_layers == (2, 3, 4)
 
 
