@@ -50,8 +50,13 @@ GEN_CONFIG = osp.join(
     'cen-pix2pix_unet128-in_1xb4-2kiters_synthetic-shade-texture2rgb.py')
 
 
-def _exchange(**kwargs) -> Dict:
-    return dict(model=dict(backbone=dict(exchange_cfg=kwargs)))
+def _exchange(unshared: bool = False, **kwargs) -> Dict:
+    """Overrides of the backbone's ``exchange_cfg`` (and, with
+    ``unshared``, one set of convs per stream)."""
+    model = dict(backbone=dict(exchange_cfg=kwargs))
+    if unshared:
+        model['share_convs'] = False
+    return dict(model=model)
 
 
 def _no_l1(cfg: Dict) -> Dict:
@@ -62,12 +67,11 @@ def _no_l1(cfg: Dict) -> Dict:
 
 
 _NONE = dict(exchange_mode='none', sparsity='none')
-_UNSHARED = dict(model=dict(share_convs=False))
 
 # Table 1: name -> (convs, BNs, L1, exchange, config overrides)
 SEG_TABLE1 = {
     'unshared': ('unshared', 'private', '-', '-',
-                 _no_l1({**_exchange(**_NONE), **_UNSHARED})),
+                 _no_l1(_exchange(unshared=True, **_NONE))),
     'shared-bn': ('shared', 'shared', '-', '-',
                   _no_l1({**_exchange(**_NONE),
                           'model': dict(share_norms=True,
@@ -81,16 +85,17 @@ SEG_TABLE1 = {
                                    exchange_portion=0.3, sparsity='none'))),
     'discard': ('shared', 'private', 'half', 'discard',
                 _exchange(exchange_mode='discard')),
-    'unshared-all-noex': ('unshared', 'private', 'all', '-', {
-        **_exchange(exchange_mode='none', sparsity='all'), **_UNSHARED}),
-    'unshared-all-cen': ('unshared', 'private', 'all', 'yes', {
-        **_exchange(sparsity='all'), **_UNSHARED}),
+    'unshared-all-noex': ('unshared', 'private', 'all', '-', _exchange(
+        unshared=True, exchange_mode='none', sparsity='all')),
+    'unshared-all-cen': ('unshared', 'private', 'all', 'yes', _exchange(
+        unshared=True, sparsity='all')),
     'all-noex': ('shared', 'private', 'all', '-',
                  _exchange(exchange_mode='none', sparsity='all')),
     'all-cen': ('shared', 'private', 'all', 'yes', _exchange(sparsity='all')),
-    'unshared-half-noex': ('unshared', 'private', 'half', '-', {
-        **_exchange(exchange_mode='none'), **_UNSHARED}),
-    'unshared-half-cen': ('unshared', 'private', 'half', 'yes', _UNSHARED),
+    'unshared-half-noex': ('unshared', 'private', 'half', '-', _exchange(
+        unshared=True, exchange_mode='none')),
+    'unshared-half-cen': ('unshared', 'private', 'half', 'yes',
+                          _exchange(unshared=True)),
     'no-exchange': ('shared', 'private', 'half', '-',
                     _exchange(exchange_mode='none')),
     'cen': ('shared', 'private', 'half', 'yes', {}),

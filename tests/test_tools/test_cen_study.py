@@ -59,3 +59,20 @@ def test_summary_mean_and_spread(study):
     assert table[2] == ('| cen | 3 | 84.00 ± 4.00 | 2.00 | 0.000 | '
                         'γ<θ 25 % |')
     assert table[3] == '| concat | 1 | 70.00 | 3.00 | 0.500 | - |'
+
+
+def test_table1_overrides_match_their_row(study):
+    """Each Table-1 variant's overrides say what its row says (convs, L1,
+    exchange): no override may drop another when they are combined."""
+    modes = {'-': 'none', 'yes': 'threshold', 'fixed 30%': 'fixed',
+             'random 30%': 'random', 'discard': 'discard'}
+    l1 = {'-': 'none', 'half': 'own', 'all': 'all'}
+    for name, (convs, bns, sparsity, exchange, cfg) in \
+            study.SEG_TABLE1.items():
+        model = cfg.get('model', {})
+        assert model.get('share_convs', True) == (convs == 'shared'), name
+        assert model.get('share_norms', False) == (bns == 'shared'), name
+        ex = model.get('backbone', {}).get('exchange_cfg', {})
+        assert ex.get('exchange_mode', 'threshold') == modes[exchange], name
+        assert ex.get('sparsity', 'own') == l1[sparsity], name
+        assert ('custom_hooks' in cfg) == (sparsity == '-'), name
