@@ -77,6 +77,14 @@ _UNSAFE_VIEW = getattr(getattr(torch.ops.aten, '_unsafe_view', None),
                        'default', None)
 
 
+def _same_key(cached: Optional[tuple], key: tuple) -> bool:
+    """Whether a cache key still matches: tensors by identity (the cache
+    holds them, so their ids cannot be reused), anything else by ``==``."""
+    return cached is not None and len(cached) == len(key) and all(
+        a is b if isinstance(a, Tensor) else a == b
+        for a, b in zip(cached, key))
+
+
 class _RepeatStreams(torch.autograd.Function):
     """M per-stream ``(C,)`` tensors -> ``(M * N * C,)``, each repeated over
     its stream's N samples, as ONE autograd node (instead of stack + index +
@@ -440,12 +448,11 @@ class ExchangeNorm(nn.Module):
                     ) -> Optional[Tuple[Tensor, Tensor]]:
         """:func:`_moved_rows` of ``mixing``, kept while ``_mixing()``
         returns the same mixing (it caches it) for the same batch shape."""
+        key = (*mixing, *shape[:3])
         cached = self._rows_cache
-        if cached is None or cached[0] is not mixing or \
-                cached[1] != shape[:3]:
-            cached = self._rows_cache = (mixing, shape[:3],
-                                         _moved_rows(shape, *mixing))
-        return cached[2]
+        if not _same_key(cached and cached[0], key):
+            cached = self._rows_cache = (key, _moved_rows(shape, *mixing))
+        return cached[1]
 
     def reference_forward(self, x: Tensor) -> Tensor:
         """The readable definition the fused path is tested against: each
@@ -476,11 +483,9 @@ class ExchangeNorm(nn.Module):
         changed or was replaced (they are constant while frozen)."""
         tensors = [t for n in self.streams
                    for t in (n.running_mean, n.running_var)]
-        key = [batch] + [(t, t._version) for t in tensors]
+        key = (batch, *tensors, *(t._version for t in tensors))
         cached = self._frozen_cache
-        if cached is None or cached[0][0] != batch or not all(
-                a[0] is b[0] and a[1] == b[1]
-                for a, b in zip(cached[0][1:], key[1:])):
+        if not _same_key(cached and cached[0], key):
             n = batch // self.num_streams
             with torch.no_grad():
                 stats = tuple(

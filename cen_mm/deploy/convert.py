@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cen_mm.cnn import ExchangeNorm
+from cen_mm.cnn.exchange_norm import _same_key
 
 __all__ = [
     'StreamAffineMix', 'convert_exchange_norms', 'fold_conv_bn',
@@ -88,9 +89,7 @@ class StreamAffineMix(nn.Module):
         key = (n, x.dtype, x.device, self.weight, self.weight._version,
                self.bias, self.bias._version)
         cached = self._per_sample
-        if cached is None or any(
-                a is not b if isinstance(a, Tensor) else a != b
-                for a, b in zip(cached[0], key)):
+        if not _same_key(cached and cached[0], key):
             cached = self._per_sample = (key, *self._rows(n, x))
         coef, bias, zeros, ones, dst, src = cached[1:]
         flat = x.reshape(-1, length)
