@@ -7,7 +7,7 @@ Examples::
 
     # parameter totals of the R101 variants (no training; Table 2 columns)
     python tools/cen_study.py params
-    # segmentation: Table-1 rows + Table-2 baselines (middle fusion)
+    # segmentation: Table-1 rows + Table-2 baselines ({approach}-{position})
     nice -n 10 python tools/cen_study.py seg --seeds 0 1 2 \\
         --out work_dirs/study_seg.json
     # one variant only, shorter schedule
@@ -108,11 +108,18 @@ def _fusion(kind: str, position: str = 'middle') -> Dict:
                       fusion=dict(type=kind, positions=position))})
 
 
+# Table 2: '{approach}-{position}', position early / middle / late / all =
+# after ResNet stage 2 / 3 / 4 / every stage
+SEG_FUSION_KINDS = {'concat': 'ConcatFusion', 'align': 'AlignFusion',
+                    'self-att': 'SSMAFusion'}
 SEG_TABLE2 = {
-    'concat-middle': _fusion('ConcatFusion'),
-    'align-middle': _fusion('AlignFusion'),
-    'self-att-middle': _fusion('SSMAFusion'),
+    f'{approach}-{position}': _fusion(kind, position)
+    for approach, kind in SEG_FUSION_KINDS.items()
+    for position in ('early', 'middle', 'late', 'all')
 }
+# align without its common/specific branches: the MMD loss only
+SEG_TABLE2['align-mmd-middle'] = _fusion('AlignFusion')
+SEG_TABLE2['align-mmd-middle']['model']['fusion']['branches'] = False
 
 _GEN_NONE = dict(type='ExchangeIN', exchange_mode='none', sparsity='none')
 
@@ -162,10 +169,9 @@ def params_table() -> str:
         'align-late': (160.1, 41.9), 'align-all': (173.9, 55.7),
         'self-att-early': (123.6, 5.4), 'self-att-middle': (139.4, 21.2),
         'self-att-late': (203.2, 84.9), 'self-att-all': (231.0, 112.8),
+        'align-mmd-middle': (None, None),
         'unshared convs (CEN)': (None, None),
     }
-    kinds = dict(concat='ConcatFusion', align='AlignFusion',
-                 **{'self-att': 'SSMAFusion'})
     rows = ['| variant | ours total (M) | ours fusion (M) | paper total (M) '
             '| paper fusion (M) |', '| --- | --- | --- | --- | --- |']
     for name, (p_total, p_fusion) in paper.items():
@@ -177,9 +183,7 @@ def params_table() -> str:
         elif name.startswith('unshared'):
             model_cfg.share_convs = False
         elif name != 'CEN':
-            kind, position = name.rsplit('-', 1)
-            model_cfg.backbone.exchange_cfg = _NONE
-            model_cfg.fusion = dict(type=kinds[kind], positions=position)
+            model_cfg.merge(copy.deepcopy(SEG_TABLE2[name]['model']))
         counts = count_params(MODELS.build(model_cfg))
         rows.append('| {} | {:.1f} | {:.1f} | {} | {} |'.format(
             name, counts['params'] / 1e6, counts['fusion_params'] / 1e6,

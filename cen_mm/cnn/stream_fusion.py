@@ -7,7 +7,8 @@ shape, so each stream keeps its own propagation after the fusion ("same
 setting as ours": shared convs, private norms, all sub-networks kept). Stream
 m's output is computed from ``[x_m, x_others...]`` (its own features first),
 so a block's weights are shared by the streams while the outputs stay
-stream-specific. Blocks are attached after named sub-modules with forward
+stream-specific (``AlignFusion``'s branches are private per stream, as in its
+paper). Blocks are attached after named sub-modules with forward
 hooks (:func:`attach_stream_fusion`), so no network has to be edited.
 """
 from typing import Dict, List, Optional, Sequence
@@ -190,16 +191,29 @@ def multi_kernel_mmd(x: Tensor,
 
 @MODELS.register_module()
 class AlignFusion(StreamFusion):
-    """Alignment fusion (Wang et al., ECCV 2016): the features pass through
-    unchanged, and a multiple-kernel MMD loss between every pair of streams'
-    features pulls their distributions together.
+    """Alignment fusion with common and specific features (Wang et al., ECCV
+    2016, re-implemented as in the CEN paper's appendix B).
 
-    Every spatial position of the features (average-pooled to ``pool_size``)
-    is one sample of dimension C.
+    Each stream m splits its features into a common part
+    ``c_m = conv1x1(x_m)`` and a specific part ``s_m = conv1x1(x_m)`` (both
+    C -> C without bias, private per stream); a multiple-kernel MMD loss between every
+    pair of streams' common features pulls them together, and each stream
+    continues with
+    ``out_m = conv1x1(cat(s_m, c_m, mean_{k != m} c_k))`` (3C -> C, private
+    per stream): its own specific features plus the common features of all
+    streams. With two streams this is ``10 C²`` parameters, exactly the
+    paper's Table-2 fusion counts (2.6 / 10.5 / 41.9 / 55.7 M with R101).
+    ``branches=False`` keeps only the loss: the features pass through
+    unchanged and the MMD is taken between them (no parameters).
+
+    Every spatial position of the aligned features (average-pooled to
+    ``pool_size``) is one MMD sample of dimension C.
 
     Args:
         channels (int): Channels C of each stream.
         num_streams (int): Number of streams M. Default: 2.
+        branches (bool): Common/specific branches (True) or the MMD loss on
+            the unchanged features only (False). Default: True.
         loss_weight (float): Weight of the MMD loss. Default: 1.0.
         num_kernels (int): Gaussian kernels of the MMD. Default: 11.
         pool_size (int): Features are average-pooled to at most
@@ -209,14 +223,26 @@ class AlignFusion(StreamFusion):
     def __init__(self,
                  channels: int,
                  num_streams: int = 2,
+                 branches: bool = True,
                  loss_weight: float = 1.0,
                  num_kernels: int = 11,
                  pool_size: int = 8) -> None:
         super().__init__(channels, num_streams)
+        self.branches = bool(branches)
         self.loss_weight = float(loss_weight)
         self.num_kernels = int(num_kernels)
         self.pool_size = int(pool_size)
         self._loss: Optional[Tensor] = None
+        if self.branches:
+
+            def convs(in_channels: int) -> nn.ModuleList:
+                return nn.ModuleList(
+                    nn.Conv2d(in_channels, self.channels, 1, bias=False)
+                    for _ in range(self.num_streams))
+
+            self.common = convs(self.channels)
+            self.specific = convs(self.channels)
+            self.combine = convs(3 * self.channels)
 
     def samples(self, x: Tensor) -> List[Tensor]:
         """Per stream, the pooled positions as samples ``(N * h * w, C)``."""
@@ -229,18 +255,34 @@ class AlignFusion(StreamFusion):
         ]
 
     def forward(self, x: Tensor) -> Tensor:
+        aligned = out = x
+        if self.branches:
+            streams = unfold_streams(x, self.num_streams)
+            common = torch.stack(
+                [conv(s) for conv, s in zip(self.common, streams)])
+            others = (common.sum(0, keepdim=True) - common) / (
+                self.num_streams - 1)
+            out = torch.cat([
+                combine(torch.cat([specific(s), c, o], dim=1))
+                for combine, specific, s, c, o in zip(
+                    self.combine, self.specific, streams, common, others)
+            ])
+            aligned = common.flatten(0, 1)
         if self.training:
-            samples = self.samples(x)
+            samples = self.samples(aligned)
             pairs = [(a, b) for a in range(self.num_streams)
                      for b in range(a + 1, self.num_streams)]
             self._loss = self.loss_weight * sum(
                 multi_kernel_mmd(samples[a], samples[b], self.num_kernels)
                 for a, b in pairs) / len(pairs)
-        return x
+        return out
 
     def aux_loss(self) -> Optional[Tensor]:
         loss, self._loss = self._loss, None
         return loss
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', branches={self.branches}'
 
 
 def module_out_channels(module: nn.Module) -> int:

@@ -1,5 +1,5 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""Fusion baselines (concat / average / SSMA / align-MMD) against direct
+"""Fusion baselines (concat / average / SSMA / align) against direct
 computations on small tensors."""
 import math
 
@@ -105,8 +105,8 @@ def test_multi_kernel_mmd_reference_zero_and_positive():
         multi_kernel_mmd(x, y[:, :2])
 
 
-def test_align_fusion_identity_and_loss():
-    block = AlignFusion(4, loss_weight=0.5, pool_size=2)
+def test_align_fusion_mmd_only_identity_and_loss():
+    block = AlignFusion(4, branches=False, loss_weight=0.5, pool_size=2)
     x = folded(2).float()
     out = block(x)
     assert out is x
@@ -122,6 +122,66 @@ def test_align_fusion_identity_and_loss():
     block.eval()
     block(x)
     assert block.aux_loss() is None
+    assert not list(block.parameters())
+
+
+def conv1x1(x, conv):
+    assert conv.bias is None
+    return torch.einsum('oc,nchw->nohw', conv.weight[:, :, 0, 0], x)
+
+
+@pytest.mark.parametrize('num_streams', [2, 3])
+def test_align_fusion_branches_match_direct_computation(num_streams):
+    torch.manual_seed(0)
+    block = AlignFusion(4, num_streams, loss_weight=0.5, pool_size=2)
+    block.double()
+    x = folded(num_streams)
+    xs = x.chunk(num_streams)
+    common = [conv1x1(xs[m], block.common[m]) for m in range(num_streams)]
+    outs = block(x).chunk(num_streams)
+    for m, out in enumerate(outs):
+        # own specific features, own common, mean of the others' common
+        others = sum(common[k] for k in range(num_streams)
+                     if k != m) / (num_streams - 1)
+        z = torch.cat([conv1x1(xs[m], block.specific[m]), common[m],
+                       others], dim=1)
+        expected = conv1x1(z, block.combine[m])
+        torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+    # MMD between every pair of streams' pooled common features
+    samples = [F.adaptive_avg_pool2d(c, 2).flatten(2).transpose(1, 2)
+               .flatten(0, 1).detach() for c in common]
+    pairs = [(a, b) for a in range(num_streams)
+             for b in range(a + 1, num_streams)]
+    expected = 0.5 * sum(torch.tensor(naive_mmd(samples[a], samples[b]),
+                                      dtype=torch.float64)
+                         for a, b in pairs) / len(pairs)
+    torch.testing.assert_close(block.aux_loss(), expected, rtol=0,
+                               atol=1e-10)
+    # per stream: common C->C, specific C->C, combine 3C->C, no biases
+    assert sum(p.numel() for p in block.parameters()) == \
+        num_streams * 5 * 4 * 4
+    # with two streams 10 C²: 2.6 M for the 512 channels of R101's stage 2,
+    # as the paper's align (early)
+    assert sum(p.numel() for p in AlignFusion(512).parameters()) == \
+        10 * 512**2 == 2_621_440
+
+
+def test_align_fusion_branches_loss_on_common_features_only():
+    """Same inputs and the same common branch give MMD 0 whatever the
+    specific branches do; the gradient reaches every branch."""
+    torch.manual_seed(0)
+    block = AlignFusion(4, pool_size=2).double()
+    with torch.no_grad():
+        block.common[1].load_state_dict(block.common[0].state_dict())
+    x = folded(2)
+    block(torch.cat([x[:3], x[:3]]))
+    assert block.aux_loss().abs() < 1e-12
+    out = block(x)
+    loss = block.aux_loss()
+    assert loss > 1e-3
+    (loss + out.sum()).backward()
+    for name, param in block.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
 def test_attach_stream_fusion_hooks_named_positions():

@@ -76,3 +76,20 @@ def test_table1_overrides_match_their_row(study):
         assert ex.get('exchange_mode', 'threshold') == modes[exchange], name
         assert ex.get('sparsity', 'own') == l1[sparsity], name
         assert ('custom_hooks' in cfg) == (sparsity == '-'), name
+
+
+def test_table2_variants_cover_every_position(study):
+    """'{approach}-{position}' fuses with that block at that position, in
+    the baselines' setting (no exchange, no L1); 'align-mmd-middle' is
+    align without its branches."""
+    none = dict(exchange_mode='none', sparsity='none')
+    for approach, kind in study.SEG_FUSION_KINDS.items():
+        for position in ('early', 'middle', 'late', 'all'):
+            cfg = study.SEG_TABLE2[f'{approach}-{position}']
+            assert cfg['model']['fusion'] == dict(type=kind,
+                                                  positions=position)
+            assert cfg['model']['backbone']['exchange_cfg'] == none
+            assert cfg['custom_hooks'] == []
+    assert study.SEG_TABLE2['align-mmd-middle']['model']['fusion'] == dict(
+        type='AlignFusion', positions='middle', branches=False)
+    assert len(study.SEG_TABLE2) == 13

@@ -126,7 +126,8 @@ def test_table1_variant_trains_and_tests(variant):
 def test_parameter_totals_r101_match_the_paper():
     """Table 2, "same with our setting": uni-modal 118.1 M, CEN 118.2 M,
     Concat (early) 118.8 M with 0.6 M used for fusion (ours: 118.7 / 0.5 M,
-    a 1x1 conv 1024 -> 512 with bias), Self-att. (middle) 139.4 / 21.2 M."""
+    a 1x1 conv 1024 -> 512 with bias), Self-att. (middle) 139.4 / 21.2 M,
+    Align (late) 160.1 / 41.9 M, Align (all-stage) 173.9 / 55.7 M."""
 
     def count(**kwargs):
         cfg = tiny_cfg(**kwargs)
@@ -148,6 +149,11 @@ def test_parameter_totals_r101_match_the_paper():
     # Self-att. (middle): 139.4 M with 21.2 M for fusion, as the paper.
     assert count(fusion=dict(type='SSMAFusion', positions='middle'),
                  **no_exchange) == (139.4, 21.2)
+    # Align: common/specific branches, 10 C² per position, as the paper.
+    assert count(fusion=dict(type='AlignFusion', positions='late'),
+                 **no_exchange) == (160.1, 41.9)
+    assert count(fusion=dict(type='AlignFusion', positions='all'),
+                 **no_exchange) == (173.9, 55.7)
 
 
 @pytest.mark.parametrize('fusion,position', [
