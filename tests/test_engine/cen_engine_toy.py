@@ -6,7 +6,7 @@ import os.path as osp
 import signal
 import uuid
 from types import SimpleNamespace
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -18,8 +18,10 @@ from mmengine.hooks import Hook
 from mmengine.logging import MessageHub, MMLogger
 from mmengine.model import BaseModel, BaseTTAModel
 from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
+from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
+import cen_mm.engine  # noqa: F401  (SafeCheckpointHook, GammaSparsityHook)
 from cen_mm.cnn import ExchangeBN, ExchangeIN, fold_channels
 
 NORMS = {'ExchangeBN': ExchangeBN, 'ExchangeIN': ExchangeIN}
@@ -35,6 +37,71 @@ def fake_runner(model, optim_wrapper, max_iters: int = 100):
         iter=0,
         max_iters=max_iters)
 
+
+
+def toy_runner(work_dir,
+               max_iters: int,
+               resume: bool = False,
+               shuffle: bool = False,
+               optimizer: Optional[dict] = None,
+               param_scheduler: Union[dict, List[dict], None] = None,
+               checkpoint: Optional[dict] = None,
+               custom_hooks: Sequence = ()) -> Runner:
+    """An iteration-based Runner over the toys: CENToyExchangeNet trained on
+    CENToyDataset (batches of 2), validated by CENToyMetric every 2
+    iterations, checkpointed by SafeCheckpointHook (best: lowest
+    ``toy/mse``).
+
+    Args:
+        work_dir (str | Path): The run's work dir.
+        max_iters (int): Training iterations.
+        resume (bool): Resume from the newest checkpoint in ``work_dir``.
+            Default: False.
+        shuffle (bool): Shuffle the data. Default: False.
+        optimizer (dict, optional): The optimizer config. Default: SGD with
+            lr 0.1.
+        param_scheduler (dict | list[dict], optional): Default: None.
+        checkpoint (dict, optional): Arguments of the checkpoint hook that
+            replace its defaults (``interval=2``). Default: None.
+        custom_hooks (Sequence): Hook configs or instances. Default: ().
+
+    Returns:
+        Runner: The runner, not yet trained.
+    """
+    loader = dict(
+        dataset=dict(type='CENToyDataset', length=8),
+        sampler=dict(type='DefaultSampler', shuffle=shuffle),
+        collate_fn=dict(type='default_collate'),
+        batch_size=2,
+        num_workers=0)
+    return Runner(
+        model=dict(type='CENToyExchangeNet'),
+        work_dir=str(work_dir),
+        experiment_name=f'toy-{uuid.uuid4().hex}',
+        train_dataloader=loader,
+        train_cfg=dict(
+            type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2),
+        val_dataloader=loader,
+        val_cfg=dict(type='ValLoop'),
+        val_evaluator=dict(type='CENToyMetric'),
+        optim_wrapper=dict(optimizer=optimizer or dict(type='SGD', lr=0.1)),
+        param_scheduler=param_scheduler,
+        default_hooks=dict(
+            checkpoint={
+                **dict(
+                    type='SafeCheckpointHook',
+                    interval=2,
+                    by_epoch=False,
+                    save_best='toy/mse',
+                    rule='less'),
+                **(checkpoint or {})
+            },
+            logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=list(custom_hooks),
+        log_processor=dict(by_epoch=False),
+        resume=resume,
+        default_scope='mmengine',
+        randomness=dict(seed=0))
 
 @MODELS.register_module(force=True)
 class CENToyExchangeNet(BaseModel):

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from cen_engine_toy import CENToyMetric  # noqa: F401  (registers toys)
+from cen_engine_toy import toy_runner
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
-from mmengine.runner import Runner
 from test_engine_tools import read_logs, run, run_tool
 
 from cen_mm.engine import (NonFiniteError, NonFiniteGuardHook,
@@ -99,7 +98,7 @@ def test_sigkill_while_writing_keeps_the_last_checkpoint(tmp_path):
 
 def test_old_best_removed_only_after_the_new_one_is_complete(
         tmp_path, monkeypatch):
-    runner = toy_runner(tmp_path / 'work', max_iters=2)
+    runner = safety_runner(tmp_path / 'work', max_iters=2)
     runner.train()
     hook = next(h for h in runner.hooks if isinstance(h, SafeCheckpointHook))
     first = Path(hook.best_ckpt_path)
@@ -225,40 +224,13 @@ class _RecordLR(Hook):
         _RecordLR.lrs.append(runner.optim_wrapper.get_lr()['lr'][0])
 
 
-def toy_runner(work_dir, max_iters, resume=False, scheduler=None, lr=0.1,
-               hooks=()):
-    loader = dict(
-        dataset=dict(type='CENToyDataset', length=8),
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        collate_fn=dict(type='default_collate'),
-        batch_size=2,
-        num_workers=0)
-    return Runner(
-        model=dict(type='CENToyExchangeNet'),
-        work_dir=str(work_dir),
-        experiment_name=f'safety-{uuid.uuid4().hex}',
-        train_dataloader=loader,
-        train_cfg=dict(
-            type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2),
-        val_dataloader=loader,
-        val_cfg=dict(type='ValLoop'),
-        val_evaluator=dict(type='CENToyMetric'),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=lr)),
-        param_scheduler=scheduler,
-        default_hooks=dict(
-            checkpoint=dict(
-                type='SafeCheckpointHook',
-                interval=1,
-                by_epoch=False,
-                max_keep_ckpts=1,
-                save_best='toy/mse',
-                rule='less'),
-            logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=list(hooks),
-        log_processor=dict(by_epoch=False),
-        resume=resume,
-        default_scope='mmengine',
-        randomness=dict(seed=0))
+def safety_runner(work_dir, max_iters, **kwargs):
+    """The toy runner checkpointing every iteration and keeping one."""
+    return toy_runner(
+        work_dir,
+        max_iters,
+        checkpoint=dict(interval=1, max_keep_ckpts=1),
+        **kwargs)
 
 
 def test_extending_a_finished_run_follows_the_extended_schedule(tmp_path):
@@ -271,30 +243,34 @@ def test_extending_a_finished_run_follows_the_extended_schedule(tmp_path):
 
     extended = staged([2, 6], [0.1, 0.05, 0.01], 8)
     _RecordLR.lrs = []
-    toy_runner(tmp_path / 'ref', 8, scheduler=extended,
-               hooks=[dict(type='_RecordLR')]).train()
+    safety_runner(tmp_path / 'ref', 8, param_scheduler=extended,
+                  custom_hooks=[dict(type='_RecordLR')]).train()
     reference = _RecordLR.lrs[4:]
     assert sorted(set(reference)) == [0.01, 0.05]
 
     work_dir = tmp_path / 'work'
-    toy_runner(work_dir, 4, scheduler=staged([2], [0.1, 0.05], 4)).train()
+    safety_runner(
+        work_dir, 4, param_scheduler=staged([2], [0.1, 0.05], 4)).train()
     _RecordLR.lrs = []
-    toy_runner(work_dir, 8, resume=True, scheduler=extended,
-               hooks=[dict(type='_RecordLR')]).train()
+    safety_runner(work_dir, 8, resume=True, param_scheduler=extended,
+                  custom_hooks=[dict(type='_RecordLR')]).train()
     # iterations 5..8 as in a run with the extended schedule from the
     # start (the checkpoint's end=4 would freeze the LR at 0.05)
     assert _RecordLR.lrs == reference
     log = read_logs(work_dir)
     assert "['end', 'lrs', 'milestones'] taken from the config" in log
     with pytest.raises(ValueError, match='config has 2 param_scheduler'):
-        toy_runner(work_dir, 10, resume=True,
-                   scheduler=staged([2], [0.1, 0.05], 8) * 2).train()
+        safety_runner(work_dir, 10, resume=True,
+                      param_scheduler=staged([2], [0.1, 0.05], 8) * 2).train()
 
 
 def test_non_finite_loss_stops_before_anything_is_saved(tmp_path):
     work_dir = tmp_path / 'work'
-    runner = toy_runner(work_dir, 30, lr=1e6,
-                        hooks=[dict(type='NonFiniteGuardHook')])
+    runner = safety_runner(
+        work_dir,
+        30,
+        optimizer=dict(type='SGD', lr=1e6),
+        custom_hooks=[dict(type='NonFiniteGuardHook')])
     with pytest.raises(NonFiniteError) as info:
         runner.train()
     message = str(info.value)

@@ -1,15 +1,13 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 import os
-import uuid
 
 import numpy as np
 import pytest
 import torch
-from cen_engine_toy import CENToyMetric  # noqa: F401  (registers toys)
+from cen_engine_toy import toy_runner
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
-from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import cen_mm.engine.checkpoint as cen_checkpoint
@@ -29,49 +27,27 @@ class _RecordResume(Hook):
         self.lr = runner.optim_wrapper.get_lr()['lr'][0]
 
 
-def toy_runner(work_dir, max_iters, resume=False, hooks=()):
-    loader = dict(
-        dataset=dict(type='CENToyDataset', length=8),
-        sampler=dict(type='DefaultSampler', shuffle=True),
-        collate_fn=dict(type='default_collate'),
-        batch_size=2,
-        num_workers=0)
-    return Runner(
-        model=dict(type='CENToyExchangeNet'),
-        work_dir=str(work_dir),
-        experiment_name=f'ckpt-{uuid.uuid4().hex}',
-        train_dataloader=loader,
-        train_cfg=dict(
-            type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2),
-        val_dataloader=loader,
-        val_cfg=dict(type='ValLoop'),
-        val_evaluator=dict(type='CENToyMetric'),
-        optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+def ckpt_runner(work_dir, max_iters, resume=False, hooks=()):
+    """The toy runner with momentum, a step LR and the L1 hook, checkpointing
+    every 2 iterations."""
+    return toy_runner(
+        work_dir,
+        max_iters,
+        resume,
+        shuffle=True,
+        optimizer=dict(type='SGD', lr=0.1, momentum=0.9),
         param_scheduler=dict(
             type='MultiStepLR', milestones=[3], gamma=0.5, by_epoch=False),
-        default_hooks=dict(
-            checkpoint=dict(
-                type='SafeCheckpointHook',
-                interval=2,
-                by_epoch=False,
-                save_best='toy/mse',
-                rule='less'),
-            logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=[
             dict(type='GammaSparsityHook', lam=1e-2, interval=1), *hooks
-        ],
-        log_processor=dict(by_epoch=False),
-        resume=resume,
-        default_scope='mmengine',
-        randomness=dict(seed=0))
+        ])
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     """A run trained to iter 4 (checkpoints at 2 and 4, plus best)."""
     work_dir = tmp_path_factory.mktemp('ckpt')
-    runner = toy_runner(work_dir, max_iters=4)
+    runner = ckpt_runner(work_dir, max_iters=4)
     runner.train()
     return work_dir, runner
 
@@ -127,7 +103,7 @@ def test_resume_continues_from_saved_iteration(trained):
     with safe_checkpoint_loading():
         saved = torch.load(str(work_dir / 'iter_4.pth'))
     record = _RecordResume()
-    runner = toy_runner(work_dir, max_iters=6, resume=True, hooks=[record])
+    runner = ckpt_runner(work_dir, max_iters=6, resume=True, hooks=[record])
     runner.train()
     assert record.iter == 4
     assert record.lr == pytest.approx(0.05)  # scheduler state restored
