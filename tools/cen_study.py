@@ -13,8 +13,11 @@ Examples::
     # one variant only, shorter schedule
     python tools/cen_study.py seg --variants cen no-exchange \\
         --cfg-options train_cfg.max_epochs=10
-    # translation (Table 4), CEN vs concat / average / self-att (middle)
-    nice -n 10 python tools/cen_study.py gen --out work_dirs/study_gen.json
+    # translation (Table 4), CEN vs concat / average / self-att (middle),
+    # the U-Net-64 600-iteration study config; also prints the no-input
+    # baseline (the training targets' mean image)
+    nice -n 10 python tools/cen_study.py gen --seeds 0 1 \\
+        --out work_dirs/study_gen.jsonl
     # check that every variant's config builds (no training)
     python tools/cen_study.py seg --dry-run
 
@@ -37,6 +40,7 @@ from typing import Dict, List
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.hooks import Hook  # noqa: E402
 
 import cen_mm  # noqa: E402,F401
 import cen_mm.engine  # noqa: E402,F401
@@ -47,7 +51,7 @@ SEG_CONFIG = osp.join(
     ROOT, 'configs/cen/cen-refinenet_r50_synthetic-conjunction-rgbd.py')
 GEN_CONFIG = osp.join(
     ROOT, 'configs/cen_gen/'
-    'cen-pix2pix_unet128-in_1xb4-2kiters_synthetic-shade-texture2rgb.py')
+    'cen-pix2pix_unet64-in_1xb4-600iters_synthetic-shade-texture2rgb.py')
 
 
 def _exchange(unshared: bool = False, **kwargs) -> Dict:
@@ -240,13 +244,31 @@ def exchange_summary(model) -> Dict[str, float]:
     return stats
 
 
+class TestMetricsHook(Hook):
+    """Keeps the metrics of the last test epoch: mmagic's ``MultiTestLoop``
+    hands them only to the ``after_test_epoch`` hooks (its ``run`` returns
+    None, unlike mmengine's ``TestLoop``)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self) -> None:
+        self.metrics: Dict[str, float] = {}
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        self.metrics = dict(metrics or {})
+
+
 def run_one(config: str, overrides: Dict, seed: int, work_dir: str,
             cfg_options: Dict) -> Dict:
     cfg = variant_config(config, overrides, seed, work_dir, cfg_options)
     runner = build_runner(cfg)
+    test_metrics = TestMetricsHook()
+    runner.register_hook(test_metrics)
     start = time.time()
     runner.train()
-    metrics = runner.test()
+    metrics = runner.test() or test_metrics.metrics
+    if not metrics:
+        raise RuntimeError(f'{config}: the test loop reported no metrics')
     result = dict(metrics={k: float(v) for k, v in metrics.items()},
                   seconds=round(time.time() - start, 1))
     result.update(count_params(runner.model))
@@ -254,6 +276,31 @@ def run_one(config: str, overrides: Dict, seed: int, work_dir: str,
     result['exchange'] = {k: round(v, 4)
                           for k, v in exchange_summary(model).items()}
     return result
+
+
+def mean_target_baseline(cfg: Config) -> Dict[str, float]:
+    """MAE / MSE of the no-input predictor of a translation config: every
+    test image predicted as the per-pixel mean of the training targets (all
+    through the test pipeline). ×100 on [0, 1] images, as ``CENMAE`` /
+    ``CENMSE`` (plain); a variant that learned anything is below it."""
+    import torch
+    from mmengine.registry import DATASETS, init_default_scope
+
+    import cen_mm.gen  # noqa: F401
+    init_default_scope(cfg.get('default_scope', 'mmagic'))
+    key = f'img_{cfg.model.target_domain}'
+
+    def targets(dataset_cfg: Dict) -> torch.Tensor:
+        dataset_cfg = copy.deepcopy(dataset_cfg)
+        dataset_cfg['pipeline'] = cfg.test_dataloader.dataset.pipeline
+        dataset = DATASETS.build(dataset_cfg)
+        return torch.stack([dataset[i]['inputs'][key].double() / 255
+                            for i in range(len(dataset))])
+
+    error = targets(cfg.test_dataloader.dataset) - targets(
+        cfg.train_dataloader.dataset).mean(0)
+    return {'MAE': 100 * error.abs().mean((1, 2, 3)).mean().item(),
+            'MSE': 100 * error.pow(2).mean((1, 2, 3)).mean().item()}
 
 
 def summarise(records: List[Dict], keys: List[str]) -> str:
@@ -344,9 +391,15 @@ def main() -> None:
                 f.write(json.dumps(record) + '\n')
     mine = [r for r in records if r['study'] == args.study
             and r['variant'] in names]
-    if keys is None:
-        keys = sorted({k for r in mine for k in r['metrics']})
+    if keys is None:  # per stream, then the ensemble
+        keys = sorted({k for r in mine for k in r['metrics']},
+                      key=lambda k: (k.startswith('ens/'), k))
     print(summarise(mine, keys))
+    if args.study == 'gen':
+        trivial = mean_target_baseline(variant_config(
+            config, {}, 0, args.work_dir, args.cfg_options))
+        print('no input (per-pixel mean of the training targets): '
+              'MAE {MAE:.2f}, MSE {MSE:.2f}'.format(**trivial))
 
 
 if __name__ == '__main__':
