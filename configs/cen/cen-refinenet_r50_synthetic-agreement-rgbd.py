@@ -21,32 +21,20 @@ model = dict(
         dict(type='Uniform', layer='_BatchNorm', a=0., b=1.)
     ]),
     decode_head=dict(num_classes=num_classes))
-meta_keys = ('img_path', 'depth_path', 'seg_map_path', 'ori_shape',
-             'img_shape', 'pad_shape', 'scale_factor', 'flip',
-             'flip_direction', 'reduce_zero_label')
+# The base's pipelines at 64 px without the random rescale (labels checked
+# against the dataset's class count, as in every RGB-D pipeline).
 train_pipeline = [
-    dict(type='LoadRGBDFromFile'),
-    dict(type='LoadRGBDAnnotations', num_classes=num_classes),
+    *_base_.rgbd_data.train_pipeline[:2],
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=1.0),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs', meta_keys=meta_keys)
-]
-test_pipeline = [
-    dict(type='LoadRGBDFromFile'),
-    dict(type='LoadRGBDAnnotations', num_classes=num_classes),
-    dict(type='PackSegInputs', meta_keys=meta_keys)
+    *_base_.rgbd_data.train_pipeline[4:]
 ]
 train_dataloader = dict(
     dataset=dict(
         type='SyntheticAgreementRGBDDataset',
         data_root=data_root,
         pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(
-        type='SyntheticAgreementRGBDDataset',
-        data_root=data_root,
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(
+    dataset=dict(type='SyntheticAgreementRGBDDataset', data_root=data_root))
 param_scheduler = [
     dict(
         type='StagedLR',

@@ -39,37 +39,13 @@ model = dict(
     decode_head=dict(
         num_classes=num_classes, feat_dropout_ratio=0., dropout_ratio=0.))
 optim_wrapper = dict(clip_grad=dict(_delete_=True, max_norm=10))
-meta_keys = ('img_path', 'depth_path', 'seg_map_path', 'ori_shape',
-             'img_shape', 'pad_shape', 'scale_factor', 'flip',
-             'flip_direction', 'reduce_zero_label')
+# The base's pipelines (and its 3-scale + flip TTA) at 64 px without the
+# random rescale (labels checked against the dataset's class count, as in
+# every RGB-D pipeline).
 train_pipeline = [
-    dict(type='LoadRGBDFromFile'),
-    dict(type='LoadRGBDAnnotations', num_classes=num_classes),
+    *_base_.rgbd_data.train_pipeline[:2],
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=1.0),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs', meta_keys=meta_keys)
-]
-test_pipeline = [
-    dict(type='LoadRGBDFromFile'),
-    dict(type='LoadRGBDAnnotations', num_classes=num_classes),
-    dict(type='PackSegInputs', meta_keys=meta_keys)
-]
-tta_pipeline = [
-    dict(type='LoadRGBDFromFile'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='RGBDResize', scale_factor=r, keep_ratio=True)
-                for r in (0.75, 1.0, 1.25)
-            ],
-            [
-                dict(type='RandomFlip', prob=0., direction='horizontal'),
-                dict(type='RandomFlip', prob=1., direction='horizontal')
-            ],
-            [dict(type='LoadRGBDAnnotations', num_classes=num_classes)],
-            [dict(type='PackSegInputs', meta_keys=meta_keys)]
-        ])
+    *_base_.rgbd_data.train_pipeline[4:]
 ]
 train_dataloader = dict(
     dataset=dict(
@@ -77,12 +53,7 @@ train_dataloader = dict(
         data_root=data_root,
         generate=generate,
         pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        generate=generate,
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(
+    dataset=dict(type=dataset_type, data_root=data_root, generate=generate))
 train_cfg = dict(max_epochs=40, val_interval=40)
 custom_hooks = [dict(type='GammaSparsityHook', lam=5e-3, interval=8)]

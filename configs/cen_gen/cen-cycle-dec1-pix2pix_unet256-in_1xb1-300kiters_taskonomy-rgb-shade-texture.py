@@ -4,11 +4,7 @@
 # IN set per (flow, input) exchanging among the flow's inputs, one decoder
 # shared by every flow (private decoder INs per stream, as official), a
 # softmax ensemble per flow; all flows trained at every step.
-_base_ = [
-    '../_base_/gen_cen_runtime.py',
-    '../_base_/gen_cen_multi_pix2pix_unet256.py',
-    '../_base_/datasets/taskonomy_256x256.py',
-]
+_base_ = ['../_base_/gen_cen_multi_pix2pix_unet256_taskonomy_300k.py']
 
 modalities = ['rgb', 'reshading', 'edge_texture']
 flows = [
@@ -16,6 +12,7 @@ flows = [
     for t in modalities
 ]
 
+# exchange statistics by stream index within a flow
 model = dict(
     flows=flows,
     units='per_flow',
@@ -24,24 +21,8 @@ model = dict(
         decoder_weights='shared',
         encoder_exchange=True,
         decoder_exchange=False))
-# L1 on γ (λ = 1e-3); exchange statistics by stream index within a flow
-custom_hooks = [dict(type='GammaSparsityHook', lam=1e-3, interval=100)]
-
-data = dict(
-    source_domains=None, target_domain=None, target_domains=None,
-    flows=flows)
-train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=data)
-test_dataloader = val_dataloader
-
-# official: 300 epochs x 1000 images at batch 1; validation every 5 epochs
-train_cfg = dict(max_iters=300000, val_interval=5000)
-default_hooks = dict(checkpoint=dict(interval=100000))
-
+train_dataloader = val_dataloader = test_dataloader = dict(
+    dataset=dict(source_domains=None, target_domains=None, flows=flows))
 # per flow: its output (the ensemble, prefix '{target}') and every stream
-# (prefix '{target}/{source}'); FID / KID (x100) for RGB (stored BGR), the
-# paper's MAE / MSE (x100 on [-1, 1], MSE = root mean squared error)
-# otherwise
-val_evaluator = dict(
-    type='CENTranslationEvaluator', targets=flows, streams=True, metrics=[])
-test_evaluator = val_evaluator
+# (prefix '{target}/{source}')
+val_evaluator = test_evaluator = dict(targets=flows, streams=True)

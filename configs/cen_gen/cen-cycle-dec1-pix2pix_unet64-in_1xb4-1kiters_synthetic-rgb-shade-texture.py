@@ -22,18 +22,11 @@ model = dict(
         decoder_weights='shared',
         encoder_exchange=True,
         decoder_exchange=False))
-
-data = dict(
-    source_domains=None, target_domain=None, target_domains=None,
-    flows=flows)
-train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=data)
-test_dataloader = val_dataloader
-
+train_dataloader = val_dataloader = test_dataloader = dict(
+    dataset=dict(source_domains=None, target_domains=None, flows=flows))
 custom_hooks = [dict(type='GammaSparsityHook', lam=1e-3, interval=50)]
 
 # per flow: its output (the ensemble, prefix '{target}') and every stream
 # (prefix '{target}/{source}'); the paper's MAE / MSE for every target here
 # (FID / KID for RGB outputs in the Taskonomy configs).
-val_evaluator = dict(targets=flows, streams=True)
-test_evaluator = val_evaluator
+val_evaluator = test_evaluator = dict(targets=flows, streams=True)

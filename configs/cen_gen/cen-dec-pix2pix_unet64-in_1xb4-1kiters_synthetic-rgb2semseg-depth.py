@@ -6,7 +6,7 @@
 # everything else as the Taskonomy configs. Validation reports the paper's
 # MAE / MSE (x100 on [-1, 1], MSE = root mean squared error) per task.
 _base_ = [
-    '../_base_/gen_cen_runtime.py',
+    '../_base_/gen_cen_runtime_cpu.py',
     '../_base_/gen_cen_multi_pix2pix_unet256.py',
     '../_base_/datasets/synthetic_scenes_cpu.py',
 ]
@@ -22,17 +22,15 @@ model = dict(
 
 train_pipeline = _base_.cpu_pipelines.px64.train
 test_pipeline = _base_.cpu_pipelines.px64.test
-data = dict(
+__domains = dict(
     source_domains=source_domains,
     target_domain=None,
     target_domains=target_domains)
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline, **data))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline, **data))
-test_dataloader = val_dataloader
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline, **__domains))
+val_dataloader = test_dataloader = dict(
+    dataset=dict(pipeline=test_pipeline, **__domains))
 
-train_cfg = dict(max_iters=1000, val_interval=500)
-default_hooks = dict(
-    logger=dict(interval=50), checkpoint=dict(interval=1000))
+train_cfg = dict(max_iters=1000)
 custom_hooks = [
     dict(
         type='GammaSparsityHook',
@@ -40,13 +38,11 @@ custom_hooks = [
         interval=50,
         stream_names=target_domains)
 ]
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 
 # per task: the paper's MAE / MSE (also for RGB: FID / KID need the
 # Inception weights)
-val_evaluator = dict(
+val_evaluator = test_evaluator = dict(
     type='CENTranslationEvaluator',
     targets=target_domains,
     feature_targets=[],
     metrics=[])
-test_evaluator = val_evaluator

@@ -10,15 +10,7 @@ flows = [dict(sources=source_domains, target=t) for t in target_domains]
 model = dict(
     flows=flows,
     generator=dict(encoder_exchange=True, decoder_exchange=True))
-
-data = dict(
-    source_domains=source_domains,
-    target_domain=None,
-    target_domains=target_domains)
-train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=data)
-test_dataloader = val_dataloader
+train_dataloader = val_dataloader = test_dataloader = dict(
+    dataset=dict(source_domains=source_domains, target_domains=target_domains))
 custom_hooks = [dict(type='GammaSparsityHook', lam=1e-3, interval=50)]
-
-val_evaluator = dict(targets=target_domains)
-test_evaluator = val_evaluator
+val_evaluator = test_evaluator = dict(targets=target_domains)

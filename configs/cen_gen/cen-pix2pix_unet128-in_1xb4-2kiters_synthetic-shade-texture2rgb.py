@@ -6,7 +6,7 @@
 # configs. Validation reports MAE / MSE of the ensemble and of each stream
 # (offline; FID/KID need Inception weights).
 _base_ = [
-    '../_base_/gen_cen_runtime.py',
+    '../_base_/gen_cen_runtime_cpu.py',
     '../_base_/gen_cen_pix2pix_unet256.py',
     '../_base_/datasets/synthetic_scenes_cpu.py',
 ]
@@ -27,9 +27,7 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline, **data))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline, **data))
 test_dataloader = val_dataloader
 
-train_cfg = dict(max_iters=2000, val_interval=500)
-default_hooks = dict(
-    logger=dict(interval=50), checkpoint=dict(interval=1000))
+train_cfg = dict(max_iters=2000)
 custom_hooks = [
     dict(
         type='GammaSparsityHook',
@@ -37,7 +35,6 @@ custom_hooks = [
         interval=50,
         stream_names=source_domains)
 ]
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 
 val_evaluator = dict(metrics=[
     dict(type=metric, prefix=prefix, pred_key=key)
