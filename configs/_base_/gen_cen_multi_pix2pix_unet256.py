@@ -12,7 +12,7 @@ model = dict(
     flows=None,  # e.g. [dict(sources=['rgb'], target='depth_euclidean')]
     units='joint',  # 'joint': multitask (Eq. 7/8); 'per_flow': cycle (Eq. 6)
     flow_sampling='all',  # 'random': CEN-random (one flow per step)
-    data_preprocessor=dict(type='DataPreprocessor', data_keys=None),
+    data_preprocessor=_base_.model.data_preprocessor,
     generator=dict(
         type='CENMultiUnetGenerator',
         # units / combine / ensemble are derived from `flows` and `units`
@@ -31,16 +31,9 @@ model = dict(
         norm_init='ones',
         bias_init='zeros',
         init_cfg=dict(type='normal', gain=0.02)),
-    discriminator=dict(
-        type='CENPatchDiscriminator',  # mmagic's PatchDiscriminator + init
-        in_channels=None,  # set per flow: cat(condition, output)
-        base_channels=64,
-        num_conv=3,
-        norm_cfg=dict(type='IN', affine=True, track_running_stats=True),
-        # official (PyTorch 1.0): norm_init='uniform', bias_init='pytorch'
-        norm_init='ones',
-        bias_init='zeros',
-        init_cfg=dict(type='normal', gain=0.02)),
+    # the fusion base's PatchGAN; in_channels set per flow:
+    # cat(condition, output)
+    discriminator=dict(_base_.model.discriminator, in_channels=None),
     loss_config=dict(pixel_loss_weight=100.0),
     slim_loss_weight=0.,
     test_mode_train=True)

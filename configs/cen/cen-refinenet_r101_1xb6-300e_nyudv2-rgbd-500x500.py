@@ -24,17 +24,11 @@ model = dict(
     # The official test resizes the logits bicubically (cv2.INTER_CUBIC)
     # before the argmax.
     decode_head=dict(resize_mode='bicubic'))
-# Official order: resize, centred pad to 500 (ImageNet-mean RGB values, also
-# on depth; label 255), flip, crop (docs/parity.md).
+# Official order: the base's loading and random rescale, centred pad to 500
+# (ImageNet-mean RGB values, also on depth; label 255), flip, crop
+# (docs/parity.md).
 train_pipeline = [
-    dict(type='LoadRGBDFromFile'),
-    dict(type='LoadRGBDAnnotations'),
-    dict(
-        type='RGBDRandomResize',
-        ratio_range=(0.5, 2.0),
-        min_short_side=350,
-        interpolation='bicubic',
-        depth_interpolation='nearest'),
+    *_base_.rgbd_data.train_pipeline[:3],
     dict(type='RGBDCenterPad', size=crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=1.0),
