@@ -8,12 +8,5 @@ model = dict(
     backbone=dict(
         depth=152,
         init_cfg=dict(checkpoint='torchvision://resnet152')))
-param_scheduler = [
-    dict(
-        type='StagedLR',
-        milestones=[150, 300],
-        lrs=dict(encoder={{_base_.enc_lrs}}, default={{_base_.dec_lrs}}),
-        reset_state=True,
-        by_epoch=True)
-]
+param_scheduler = [dict(_base_.param_scheduler[0], milestones=[150, 300])]
 train_cfg = dict(max_epochs=450)

@@ -35,13 +35,6 @@ train_dataloader = dict(
         pipeline=train_pipeline))
 val_dataloader = test_dataloader = dict(
     dataset=dict(type='SyntheticAgreementRGBDDataset', data_root=data_root))
-param_scheduler = [
-    dict(
-        type='StagedLR',
-        milestones=[10, 15],
-        lrs=dict(encoder=[2e-2, 1e-2, 4e-3], default=[2e-2, 1e-2, 4e-3]),
-        reset_state=True,
-        by_epoch=True)
-]
+param_scheduler = [dict(_base_.param_scheduler[0], milestones=[10, 15])]
 train_cfg = dict(max_epochs=20, val_interval=20)
 custom_hooks = [dict(type='GammaSparsityHook', lam=2e-2, interval=8)]

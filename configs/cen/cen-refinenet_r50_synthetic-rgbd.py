@@ -46,11 +46,9 @@ optim_wrapper = dict(
         custom_keys=dict(backbone=dict(lr_mult=enc_lrs[0] / dec_lrs[0]))))
 param_scheduler = [
     dict(
-        type='StagedLR',
+        _base_.param_scheduler[0],
         milestones=[20, 30],
-        lrs=dict(encoder=enc_lrs, default=dec_lrs),
-        reset_state=True,
-        by_epoch=True)
+        lrs=dict(encoder=enc_lrs, default=dec_lrs))
 ]
 train_cfg = dict(max_epochs=40)
 default_hooks = dict(

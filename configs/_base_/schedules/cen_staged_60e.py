@@ -2,13 +2,5 @@
 # (the official code has no SUN RGB-D recipe), otherwise the official NYUDv2
 # schedule of cen_staged_300e.py (per-stage learning rates, momentum reset).
 _base_ = './cen_staged_300e.py'
-param_scheduler = [
-    dict(
-        type='StagedLR',
-        milestones=[20, 40],
-        lrs=dict(
-            encoder={{_base_.enc_lrs}}, default={{_base_.dec_lrs}}),
-        reset_state=True,
-        by_epoch=True)
-]
+param_scheduler = [dict(_base_.param_scheduler[0], milestones=[20, 40])]
 train_cfg = dict(max_epochs=60)
