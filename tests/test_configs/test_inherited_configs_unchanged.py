@@ -4,7 +4,9 @@
 ``former_resolved_configs.json`` holds ``Config.fromfile(path).to_dict()``
 of every rewritten config as it was before its rewrite (commit 5ff046e),
 tuples written as ``{"__tuple__": [...]}``. Each config must resolve to
-exactly that, but for the intended differences in ``INTENDED``.
+exactly that, but for the intended differences in ``INTENDED``. A later
+deliberate change of what such a config resolves to goes into ``INTENDED``
+(or into the stored dict, in the same commit, saying why).
 """
 import copy
 import json
