@@ -12,7 +12,9 @@ The models see the same 2 x N images (N RGB + N depth) per step:
   plain ResNets whose convs are tied and whose BNs are separate, run one
   stream after the other;
 - ``cen{p}M4`` (``--streams4``): a 4-stream CEN on 4N images, for the cost
-  per stream.
+  per stream;
+- ``cen{p}-torch`` (``--torch-path``): ``cen{p}`` with the CPU row kernels
+  off (``cpu_kernel = False``), i.e. the torch kernels.
 
 A step is forward + backward of ``sum(mean(stage_i))`` + an SGD (momentum)
 step. Models are interleaved within each repetition (rotating the order) and
@@ -34,9 +36,10 @@ Usage::
 
     python benchmarks/bench_cen_resnet.py [--depth 101] [--n 2] [--size 128]
         [--reps 7] [--norm-eval] [--exchanged 0 0.3] [--loop] [--streams4]
-        [--threads 1] [--device cuda --amp]
+        [--torch-path] [--threads 1] [--device cuda --amp]
 """
 import argparse
+import copy
 import statistics
 import time
 
@@ -107,6 +110,14 @@ def set_exchanged(model, fraction):
                 norm.weight[picked] = layer.threshold / 2
 
 
+def without_row_kernels(model):
+    """A copy of ``model`` whose exchanging norms take the torch kernels."""
+    model = copy.deepcopy(model)
+    for _, layer in exchange_norms(model):
+        layer.cpu_kernel = False
+    return model
+
+
 def make_step(model, amp=False):
     optim = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     scaler = torch.amp.GradScaler(enabled=amp)
@@ -175,6 +186,9 @@ def main():
                         help='also time a 4-stream CEN on 4N images')
     parser.add_argument('--amp', action='store_true',
                         help='CUDA only: autocast float16')
+    parser.add_argument('--torch-path', action='store_true',
+                        help='also time each CEN model with the CPU row '
+                        'kernels off (cen{p}-torch: the torch kernels)')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -189,6 +203,8 @@ def main():
         cen = StackedCEN(args.depth, args.norm_eval)
         set_exchanged(cen, fraction)
         models[f'cen{fraction:.0%}'] = cen
+        if args.torch_path:
+            models[f'cen{fraction:.0%}-torch'] = without_row_kernels(cen)
     if args.streams4:
         cen = StackedCEN(args.depth, args.norm_eval, num_streams=4)
         set_exchanged(cen, args.exchanged[-1])
@@ -226,7 +242,7 @@ def main():
     cpu = {name: statistics.median(t) for name, t in cpu_times.items()}
     for name, t in times.items():
         saved = saved_bytes(models[name], inputs[name]) / 2**20
-        line = (f'{name:>8}: wall median {med[name] * 1e3:8.1f} ms '
+        line = (f'{name:>12}: wall median {med[name] * 1e3:8.1f} ms '
                 f'(min {min(t) * 1e3:.1f}, max {max(t) * 1e3:.1f}), '
                 f'CPU median {cpu[name] * 1e3:8.1f} ms '
                 f'(min {min(cpu_times[name]) * 1e3:.1f}); '

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor
 
+from .row_kernel import (MAX_STREAMS, batch_stream_rows, frozen_stream_rows,
+                         row_kernel)
 from .streams import check_folded
 
 __all__ = [
@@ -155,6 +157,24 @@ def _moved_rows(shape: Tuple[int, ...], cols: Tensor,
     return dst, (src[:, None, :] * (n * c) + base)[moved]
 
 
+def _source_streams(shape: Tuple[int, int], device: torch.device,
+                    mixing: Tuple[Tensor, ...]) -> Optional[Tensor]:
+    """The source stream of every output (stream, channel) of a one-source
+    ``mixing`` (``(cols, weights)`` of ``_mixing()``, or ``()``: none),
+    ``(M, C)`` int64, -1 where zeroed; None if an output mixes streams."""
+    m, c = shape
+    src = torch.arange(m, device=device)[:, None].repeat(1, c)
+    if not mixing or not mixing[0].numel():
+        return src
+    cols, weights = mixing
+    if not bool(((weights == 0) | (weights == 1)).all()) or bool(
+            (weights.sum(dim=-1) > 1).any()):
+        return None
+    taken = torch.where(weights.sum(dim=-1) == 0, -1, weights.argmax(dim=-1))
+    src[:, cols] = taken.t()
+    return src
+
+
 class _ExchangeChannels(torch.autograd.Function):
     """In-place mix of the K channels ``cols`` of a fresh normalised batch.
 
@@ -263,11 +283,18 @@ class ExchangeNorm(nn.Module):
             (stock norm children in one mode). False forces
             :meth:`reference_forward`, the readable per-stream path the fused
             one is tested against. Default: True.
+        cpu_kernel (bool): On the CPU (float32/64), with a one-source
+            exchange and frozen statistics (or batch statistics in
+            ``ExchangeBN``), run norm + exchange as C row kernels
+            (:mod:`cen_mm.cnn.row_kernel`) instead of torch's kernels.
+            Default: True.
     """
 
     _abbr_ = 'norm'
-    # Derived, never saved: see `_mixing`, `_moved_rows`, `_frozen_stats`.
+    # Derived, never saved: see `_mixing`, `_moved_rows`, `_frozen_stats`,
+    # `_source_streams`, `_frozen_moments`.
     _mixing_cache = _rows_cache = _frozen_cache = None
+    _source_cache = _moments_cache = None
 
     def __init__(self,
                  num_features: int,
@@ -314,6 +341,7 @@ class ExchangeNorm(nn.Module):
         self.exchange_scope = exchange_scope
         self.sparsity = sparsity
         self.fused = True
+        self.cpu_kernel = True
         self.streams = nn.ModuleList(
             self._build_norm(num_features, eps, momentum, track_running_stats)
             for _ in range(self.num_streams))
@@ -432,7 +460,17 @@ class ExchangeNorm(nn.Module):
         return self.reference_forward(x)
 
     def _fused_forward(self, x: Tensor) -> Tensor:
-        """Fused kernels: the subclass's ``_fused_norm`` + the exchange."""
+        """Fused kernels: the CPU row kernels where they apply, else the
+        subclass's ``_fused_norm`` + the exchange."""
+        if (self.cpu_kernel and x.device.type == 'cpu' and x.numel()
+                and x.dtype in (torch.float32, torch.float64)
+                and self.num_streams <= MAX_STREAMS
+                and all(n.weight.dtype == x.dtype for n in self.streams)):
+            src = self._source_streams()
+            if src is not None and row_kernel() is not None:
+                out = self._row_kernel_forward(x, src)
+                if out is not None:
+                    return out
         shape = (self.num_streams, x.size(0) // self.num_streams, x.size(1),
                  x[0, 0].numel())
         out = self._fused_norm(x)
@@ -442,6 +480,52 @@ class ExchangeNorm(nn.Module):
                 out = _ExchangeChannels.apply(out, shape, *mixing,
                                               self._moved_rows(shape, mixing))
         return _reshaped(out, x.shape)
+
+    def _row_kernel_forward(self, x: Tensor,
+                            src: Tensor) -> Optional[Tensor]:
+        """Norm + exchange by the CPU row kernels, or None where they do not
+        apply: frozen statistics here (ExchangeBN adds batch statistics)."""
+        if not self._frozen():
+            return None
+        return frozen_stream_rows(x, src, *self._frozen_moments(x.dtype),
+                                  [n.weight for n in self.streams],
+                                  [n.bias for n in self.streams])
+
+    def _frozen(self) -> bool:
+        """Whether the streams normalise with their running statistics,
+        i.e. are affine maps (as ``nn.InstanceNorm2d`` decides)."""
+        ref = self.streams[0]
+        return not ref.training and ref.track_running_stats
+
+    def _source_streams(self) -> Optional[Tensor]:
+        """The stream each output (stream, channel) reads, ``(M, C)`` int64
+        (-1: zeroed), for one-source exchanges; None where an output mixes
+        several streams. Kept while ``_mixing()`` returns the same mixing."""
+        mixing = self._mixing(torch.float32) if self.exchange else ()
+        key = (self.parts, *mixing)
+        cached = self._source_cache
+        if not _same_key(cached and cached[0], key):
+            cached = self._source_cache = (
+                key, _source_streams(self.parts.shape, self.parts.device,
+                                     mixing))
+        return cached[1]
+
+    def _frozen_moments(self, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+        """Every stream's running mean and ``1 / sqrt(var + eps)``, ``(M,
+        C)`` in ``dtype``; rebuilt only when a statistic changed."""
+        tensors = [t for n in self.streams
+                   for t in (n.running_mean, n.running_var)]
+        # Ids are safe as keys: the cache keeps the tensors alive.
+        key = (dtype, self.streams[0].eps, *map(id, tensors),
+               *(t._version for t in tensors))
+        cached = self._moments_cache
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                mean = torch.stack(tensors[0::2]).to(dtype)
+                invstd = torch.stack(tensors[1::2]).to(dtype).add(
+                    self.streams[0].eps).rsqrt()
+            cached = self._moments_cache = (key, (mean, invstd), tensors)
+        return cached[1]
 
     def _moved_rows(self, shape: Tuple[int, int, int, int],
                     mixing: Tuple[Tensor, Tensor]
@@ -599,6 +683,37 @@ class ExchangeBN(ExchangeNorm):
                                     [n.bias for n in self.streams],
                                     self._frozen_stats(x.size(0)), False,
                                     0.0, ref.eps)
+
+    def _frozen(self) -> bool:
+        # As nn.BatchNorm2d decides: eval mode with running statistics.
+        ref = self.streams[0]
+        return not ref.training and ref.running_mean is not None
+
+    def _row_kernel_forward(self, x: Tensor,
+                            src: Tensor) -> Optional[Tensor]:
+        if self._frozen():
+            return super()._row_kernel_forward(x, src)
+        count = x.numel() // (x.size(1) * self.num_streams)  # N * H * W
+        if count < 2:
+            return None  # torch's kernels raise torch's error
+        ref = self.streams[0]
+        out, mean, var = batch_stream_rows(x, src, ref.eps,
+                                           [n.weight for n in self.streams],
+                                           [n.bias for n in self.streams])
+        if ref.training and ref.track_running_stats:
+            # As nn.BatchNorm2d: the unbiased variance; momentum None is a
+            # cumulative average.
+            with torch.no_grad():
+                for norm, mu, v in zip(self.streams, mean,
+                                       var * (count / (count - 1))):
+                    factor = norm.momentum or 0.0
+                    if norm.num_batches_tracked is not None:
+                        norm.num_batches_tracked.add_(1)
+                        if norm.momentum is None:
+                            factor = 1.0 / float(norm.num_batches_tracked)
+                    norm.running_mean.lerp_(mu.to(norm.running_mean), factor)
+                    norm.running_var.lerp_(v.to(norm.running_var), factor)
+        return out
 
     def _build_norm(self, num_features, eps, momentum, track_running_stats):
         return nn.BatchNorm2d(num_features, eps=eps, momentum=momentum,

@@ -62,14 +62,19 @@ def test_deep_stem_v1c_matches_mmseg_names():
 
 
 def test_equals_plain_resnet_per_stream():
-    """Exchange off + identical stream norms == mmseg ResNet per modality."""
+    """Exchange off + identical stream norms == mmseg ResNet per modality
+    (float64: the CPU row kernels and torch's batch norm round differently,
+    and batch statistics over 2 x 1 x 1 values in layer4 amplify that to
+    ~1e-5 in float32, ~1e-10 in float64)."""
     plain = ResNet(depth=50, **TINY)
     _randomise_norms(plain)
-    cen = CENResNet(depth=50, exchange_sites=(), **TINY)
+    plain.double()
+    cen = CENResNet(depth=50, exchange_sites=(), **TINY).double()
     # A single-stream state dict fills every stream (pretrained expansion).
     missing, unexpected = cen.load_state_dict(plain.state_dict(), strict=False)
     assert not missing and not unexpected
-    rgb, depth = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)
+    rgb, depth = (torch.randn(2, 3, 32, 32, dtype=torch.float64)
+                  for _ in range(2))
     x = torch.cat([rgb, depth])  # stream-folded
     for mode in (False, True):  # eval (running stats), train (batch stats)
         cen.train(mode)
@@ -77,8 +82,8 @@ def test_equals_plain_resnet_per_stream():
         outs = cen(x)
         for out, ref_rgb, ref_depth in zip(outs, plain(rgb), plain(depth)):
             out_rgb, out_depth = out.chunk(2)
-            torch.testing.assert_close(out_rgb, ref_rgb, atol=1e-5, rtol=0)
-            torch.testing.assert_close(out_depth, ref_depth, atol=1e-5,
+            torch.testing.assert_close(out_rgb, ref_rgb, atol=1e-8, rtol=0)
+            torch.testing.assert_close(out_depth, ref_depth, atol=1e-8,
                                        rtol=0)
 
 
@@ -117,7 +122,8 @@ def test_exchange_happens_only_at_sites(sites):
                 norm(chunk) for norm, chunk in zip(
                     module.streams, x.chunk(module.num_streams))
             ])
-            if not torch.allclose(output, ref):
+            # an exchanged channel differs by O(1), kernels by rounding
+            if not torch.allclose(output, ref, rtol=1e-5, atol=1e-5):
                 changed.append(name)
 
         return fn

@@ -1,0 +1,244 @@
+# Copyright (c) cen_mm contributors. All rights reserved.
+"""The CPU row kernels of exchanging norms (frozen and batch statistics):
+equal to an independent computation and to ``reference_forward`` (outputs,
+gradients, running statistics), taken exactly where they apply, and a build
+that falls back with a warning, caches and never leaves a broken library."""
+import copy
+import os
+import warnings
+
+import pytest
+import torch
+
+from cen_mm.cnn import ExchangeBN, ExchangeIN
+from cen_mm.cnn import row_kernel as rk
+
+THETA = 2e-2
+KERNEL = '_StreamRowsBackward'
+
+
+@pytest.fixture
+def kernel():
+    if rk.row_kernel() is None:
+        pytest.skip('needs a C compiler (the row kernel could not be built)')
+
+
+@pytest.fixture
+def fresh_build(monkeypatch, tmp_path):
+    """An unloaded kernel state and an empty cache directory."""
+    monkeypatch.setattr(rk, '_state', {})
+    monkeypatch.setenv('CEN_MM_KERNEL_CACHE', str(tmp_path / 'kernels'))
+    return tmp_path / 'kernels'
+
+
+def frozen_layer(kind='bn', num_streams=2, channels=8, **kwargs):
+    """A layer in eval mode (frozen statistics) with channels below θ."""
+    cls = ExchangeBN if kind == 'bn' else ExchangeIN
+    layer = cls(channels, num_streams=num_streams, threshold=THETA, **kwargs)
+    gen = torch.Generator().manual_seed(channels)
+    with torch.no_grad():
+        for norm in layer.streams:
+            norm.weight.copy_(torch.rand(channels, generator=gen) + 0.5)
+            norm.bias.copy_(torch.randn(channels, generator=gen))
+            norm.running_mean.copy_(torch.randn(channels, generator=gen))
+            norm.running_var.copy_(torch.rand(channels, generator=gen) + 0.5)
+        layer.streams[0].weight[1] = -THETA / 2  # stream 0 takes stream 1
+        layer.streams[-1].weight[6] = THETA / 4  # the last takes another
+        for norm in layer.streams:  # below θ everywhere: a swap (M = 2)
+            norm.weight[3] = THETA / 3
+    return layer.double().eval()
+
+
+def run(layer, x, grad):
+    """Output, grad_fn name and the gradients of x and every parameter."""
+    layer.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_()
+    out = layer(x)
+    name = type(out.grad_fn).__name__
+    out.backward(grad)
+    return out.detach(), name, [x.grad] + [p.grad for p in layer.parameters()]
+
+
+def assert_kernel_equals_reference(layer, x, taken=True):
+    """Outputs, gradients and (batch statistics) the updated running
+    statistics and counters equal ``reference_forward``'s."""
+    ref = copy.deepcopy(layer)
+    ref.fused = False
+    grad = torch.linspace(-1, 1, x.numel(), dtype=x.dtype).view(x.shape)
+    out, name, grads = run(layer, x, grad)
+    out_ref, _, grads_ref = run(ref, x, grad)
+    assert (name == KERNEL) == taken, name
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-10)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    for key, value in layer.state_dict().items():
+        torch.testing.assert_close(value, ref.state_dict()[key], rtol=0,
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize('kind,statistics', [('bn', 'frozen'),
+                                              ('in', 'frozen'),
+                                              ('bn', 'batch')])
+@pytest.mark.parametrize('kwargs', [
+    dict(), dict(exchange_scope='own'), dict(exchange_mode='discard'),
+    dict(exchange_mode='fixed'), dict(exchange_mode='none'),
+    dict(sparsity='all')
+])
+def test_kernel_equals_reference_path(kernel, kind, statistics, kwargs):
+    """Instance statistics take torch's kernels (tested below)."""
+    torch.manual_seed(0)
+    layer = frozen_layer(kind, **kwargs)
+    layer.train(statistics == 'batch')
+    x = torch.randn(6, 8, 3, 5, dtype=torch.float64)
+    assert_kernel_equals_reference(layer, x)
+    # channels-last input, one sample per stream, 1 x 1 maps
+    assert_kernel_equals_reference(
+        layer, x.contiguous(memory_format=torch.channels_last))
+    assert_kernel_equals_reference(layer, x[:2])
+    assert_kernel_equals_reference(layer, x[:, :, :1, :1])
+    if kind == 'bn':
+        # eval mode: frozen while running statistics exist, even untracked
+        # (as nn.BatchNorm2d), batch statistics without them
+        layer.eval()
+        for norm in layer.streams:
+            norm.track_running_stats = False
+        assert_kernel_equals_reference(layer, x)
+        for norm in layer.streams:
+            norm.running_mean = norm.running_var = None
+            norm.num_batches_tracked = None
+        assert_kernel_equals_reference(layer, x)
+
+
+def test_batch_statistics_momentum_none_and_counters(kernel):
+    layer = frozen_layer().train()
+    for norm in layer.streams:
+        norm.momentum = None  # cumulative moving average
+    x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    for _ in range(3):
+        assert_kernel_equals_reference(layer, x)
+    assert int(layer.streams[1].num_batches_tracked) == 3
+
+
+def test_kernel_equals_direct_computation_and_gradcheck(kernel):
+    """An independent check on every case of the backward: a channel every
+    stream reads from stream 0 (3 readers), zeroed outputs, an unread
+    source, kept rows."""
+    m, n, c = 3, 2, 4
+    src = torch.tensor([[0, 0, -1, 1],
+                        [0, 1, 1, 0],
+                        [0, 2, 0, 2]])
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(m * n, c, 2, 3, dtype=torch.float64, generator=gen)
+    mean = torch.randn(m, c, dtype=torch.float64, generator=gen)
+    invstd = torch.rand(m, c, dtype=torch.float64, generator=gen) + 0.5
+    weight = [torch.randn(c, dtype=torch.float64, generator=gen)
+              for _ in range(m)]
+    bias = [torch.randn(c, dtype=torch.float64, generator=gen)
+            for _ in range(m)]
+    out = rk.frozen_stream_rows(x, src, mean, invstd, weight, bias)
+    xs = x.view(m, n, c, -1)
+    expected = torch.zeros_like(xs)
+    for o in range(m):
+        for ch in range(c):
+            s = int(src[o, ch])
+            if s >= 0:
+                expected[o, :, ch] = (xs[s, :, ch] - mean[s, ch]) * \
+                    invstd[s, ch] * weight[s][ch] + bias[s][ch]
+    torch.testing.assert_close(out, expected.view_as(x), rtol=0, atol=1e-12)
+    inputs = [x.clone().requires_grad_()] + [
+        t.clone().requires_grad_() for t in weight + bias]
+    assert torch.autograd.gradcheck(
+        lambda x, *p: rk.frozen_stream_rows(x, src, mean, invstd, p[:m],
+                                            p[m:]), inputs)
+    # batch statistics: each stream's own mean and biased variance
+    out, batch_mean, batch_var = rk.batch_stream_rows(x, src, 1e-5, weight,
+                                                      bias)
+    var, mu = torch.var_mean(xs, dim=(1, 3), unbiased=False)
+    torch.testing.assert_close(batch_mean, mu, rtol=0, atol=1e-12)
+    torch.testing.assert_close(batch_var, var, rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        out, rk.frozen_stream_rows(x, src, mu, (var + 1e-5).rsqrt(), weight,
+                                   bias), rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda x, *p: rk.batch_stream_rows(x, src, 1e-5, p[:m], p[m:])[0],
+        inputs)
+
+
+def test_two_threads_give_the_same_bits(kernel):
+    layer = frozen_layer(channels=64).float()
+    x = torch.randn(8, 64, 7, 7)
+    grad = torch.randn_like(x)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            out, name, grads = run(layer, x, grad)
+            assert name == KERNEL
+            results.append([out] + grads)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+def test_torch_kernels_where_the_row_kernel_does_not_apply(kernel):
+    x = torch.randn(6, 8, 3, 3, dtype=torch.float64)
+    # instance statistics; a mean of several streams (M = 3); one value
+    # per channel (torch's error); switched off
+    layer = frozen_layer('in').train()
+    assert_kernel_equals_reference(layer, x, taken=False)
+    assert_kernel_equals_reference(frozen_layer(num_streams=3), x,
+                                   taken=False)
+    with pytest.raises(ValueError, match='more than 1 value per channel'):
+        frozen_layer().train()(x[:2, :, :1, :1])
+    layer = frozen_layer()
+    layer.cpu_kernel = False
+    assert_kernel_equals_reference(layer, x, taken=False)
+
+
+def test_statistics_changes_reach_the_kernel(kernel):
+    layer = frozen_layer()
+    x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    assert_kernel_equals_reference(layer, x)
+    with torch.no_grad():
+        layer.streams[1].running_var.mul_(2)
+    assert_kernel_equals_reference(layer, x)
+    layer.streams[0].eps = 1e-3
+    layer.streams[1].eps = 1e-3
+    assert_kernel_equals_reference(layer, x)
+
+
+def test_unbuildable_kernel_warns_once_and_falls_back(fresh_build,
+                                                      monkeypatch):
+    monkeypatch.setenv('CC', '/nonexistent/cc')
+    layer = frozen_layer()
+    x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    with pytest.warns(UserWarning, match='row kernel .* unavailable'):
+        assert_kernel_equals_reference(layer, x, taken=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert_kernel_equals_reference(layer, x, taken=False)
+
+
+def test_switched_off_by_environment(fresh_build, monkeypatch):
+    monkeypatch.setenv('CEN_MM_CPU_KERNEL', '0')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert rk.row_kernel() is None
+    assert not fresh_build.exists()
+
+
+def test_build_is_cached_and_atomic(kernel, fresh_build, tmp_path,
+                                    monkeypatch):
+    path = rk._build(os.environ.get('CC', 'cc'), str(fresh_build))
+    stamp = os.stat(path).st_mtime_ns
+    assert rk._build(os.environ.get('CC', 'cc'), str(fresh_build)) == path
+    assert os.stat(path).st_mtime_ns == stamp
+    assert os.listdir(fresh_build) == [os.path.basename(path)]
+    broken = tmp_path / 'broken.c'
+    broken.write_text('this is not C\n')
+    monkeypatch.setattr(rk, '_SOURCE', str(broken))
+    with pytest.raises(RuntimeError, match='broken.c'):
+        rk._build(os.environ.get('CC', 'cc'), str(fresh_build))
+    assert os.listdir(fresh_build) == [os.path.basename(path)]
