@@ -1,9 +1,9 @@
 # CEN for several translation flows on Taskonomy (CENMultiPix2Pix,
 # U-Net-256; Tables 6-9), official settings: runtime, model, data, the
 # 300k-iteration schedule and the L1 hook (λ = 1e-3, every 100 iterations,
-# from the fusion base). Children set `model.flows`, the dataloaders'
-# domains and the evaluator's `targets` (bases are resolved before a child's
-# variables exist).
+# from the fusion base). Children set `model.flows` and the dataloaders'
+# domains (bases are resolved before a child's variables exist); the
+# evaluator reads the flows from the model's predictions.
 _base_ = [
     './gen_cen_runtime.py',
     './gen_cen_multi_pix2pix_unet256.py',
@@ -22,6 +22,5 @@ default_hooks = dict(checkpoint=dict(interval=100000))
 # MAE / MSE (x100 on [-1, 1], MSE = root mean squared error) otherwise
 val_evaluator = dict(
     type='CENTranslationEvaluator',
-    targets=None,  # set by user: target domains, or flows
     metrics=[])
 test_evaluator = val_evaluator

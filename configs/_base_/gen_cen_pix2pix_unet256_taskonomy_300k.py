@@ -1,8 +1,9 @@
 # CEN multimodal image translation on Taskonomy (CENPix2Pix, U-Net-256),
 # official settings: runtime, model, data, 300k-iteration schedule and the
 # paper's metrics for the ensemble and every stream. Children set
-# `source_domains` / `target_domain` on the model, the dataloaders and the
-# evaluator (bases are resolved before a child's variables exist).
+# `source_domains` / `target_domain` on the model and the dataloaders (bases
+# are resolved before a child's variables exist); the evaluator reads them
+# from the model's predictions.
 _base_ = [
     './gen_cen_runtime.py',
     './gen_cen_pix2pix_unet256.py',
@@ -17,13 +18,12 @@ default_hooks = dict(
     checkpoint=dict(interval=100000, save_best='ens/FID', rule='less'))
 
 # paper metrics for the ensemble 'pred_img' (prefix 'ens') and every stream
-# 'pred_img_{domain}' against 'gt_img': FID / KID (x100, BGR as mmagic's
+# 'pred_img_{domain}' against 'gt_img' (the domains as the model names them
+# in its predictions): FID / KID (x100, BGR as mmagic's
 # DataPreprocessor de-normalises, official per-image min-max stretch) for
 # RGB targets, MAE / MSE (x100 on [0, 1], convention='plain') otherwise
 val_evaluator = dict(
     type='CENTranslationEvaluator',
-    target=None,  # set by user, e.g. 'rgb'
-    sources=None,  # set by user, e.g. ['reshading', 'edge_texture']
     convention='plain',
     metrics=[])
 test_evaluator = val_evaluator

@@ -25,4 +25,4 @@ train_dataloader = val_dataloader = test_dataloader = dict(
     dataset=dict(source_domains=None, target_domains=None, flows=flows))
 # per flow: its output (the ensemble, prefix '{target}') and every stream
 # (prefix '{target}/{source}')
-val_evaluator = test_evaluator = dict(targets=flows, streams=True)
+val_evaluator = test_evaluator = dict(streams=True)

@@ -29,4 +29,4 @@ custom_hooks = [dict(type='GammaSparsityHook', lam=1e-3, interval=50)]
 # per flow: its output (the ensemble, prefix '{target}') and every stream
 # (prefix '{target}/{source}'); the paper's MAE / MSE for every target here
 # (FID / KID for RGB outputs in the Taskonomy configs).
-val_evaluator = test_evaluator = dict(targets=flows, streams=True)
+val_evaluator = test_evaluator = dict(streams=True)

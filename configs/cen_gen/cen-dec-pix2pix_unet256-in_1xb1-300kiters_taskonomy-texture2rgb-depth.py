@@ -18,4 +18,3 @@ custom_hooks = [
 ]
 train_dataloader = val_dataloader = test_dataloader = dict(
     dataset=dict(source_domains=source_domains, target_domains=target_domains))
-val_evaluator = test_evaluator = dict(targets=target_domains)

@@ -43,6 +43,5 @@ custom_hooks = [
 # Inception weights)
 val_evaluator = test_evaluator = dict(
     type='CENTranslationEvaluator',
-    targets=target_domains,
     feature_targets=[],
     metrics=[])

@@ -15,4 +15,3 @@ model = dict(
     generator=dict(encoder_exchange=True, decoder_exchange=True))
 train_dataloader = val_dataloader = test_dataloader = dict(
     dataset=dict(source_domains=source_domains, target_domains=target_domains))
-val_evaluator = test_evaluator = dict(targets=target_domains)

@@ -13,4 +13,3 @@ model = dict(
 train_dataloader = val_dataloader = test_dataloader = dict(
     dataset=dict(source_domains=source_domains, target_domains=target_domains))
 custom_hooks = [dict(type='GammaSparsityHook', lam=1e-3, interval=50)]
-val_evaluator = test_evaluator = dict(targets=target_domains)

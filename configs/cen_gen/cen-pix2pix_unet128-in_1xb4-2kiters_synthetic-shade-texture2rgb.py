@@ -36,10 +36,9 @@ custom_hooks = [
         stream_names=source_domains)
 ]
 
-val_evaluator = dict(metrics=[
-    dict(type=metric, prefix=prefix, pred_key=key)
-    for prefix, key in [('ens', 'pred_img')] +
-    [(d, f'pred_img_{d}') for d in source_domains]
-    for metric in ('CENMAE', 'CENMSE')
-])
-test_evaluator = val_evaluator
+# MAE / MSE (x100 on [0, 1]) of the ensemble and of every stream
+val_evaluator = test_evaluator = dict(
+    type='CENTranslationEvaluator',
+    feature_targets=[],
+    convention='plain',
+    metrics=[])

@@ -8,7 +8,5 @@ target_domain = 'reshading'
 model = dict(source_domains=source_domains, target_domain=target_domain)
 train_dataloader = val_dataloader = test_dataloader = dict(
     dataset=dict(source_domains=source_domains, target_domain=target_domain))
-val_evaluator = test_evaluator = dict(
-    target=target_domain, sources=source_domains)
 # no FID to select by: keep the periodic checkpoints only
 default_hooks = dict(checkpoint=dict(save_best=None, rule=None))

@@ -9,5 +9,3 @@ target_domain = 'rgb'
 model = dict(source_domains=source_domains, target_domain=target_domain)
 train_dataloader = val_dataloader = test_dataloader = dict(
     dataset=dict(source_domains=source_domains, target_domain=target_domain))
-val_evaluator = test_evaluator = dict(
-    target=target_domain, sources=source_domains)

@@ -11,5 +11,3 @@ model = dict(source_domains=source_domains, target_domain=target_domain)
 custom_hooks = []
 train_dataloader = val_dataloader = test_dataloader = dict(
     dataset=dict(source_domains=source_domains, target_domain=target_domain))
-val_evaluator = test_evaluator = dict(
-    target=target_domain, sources=source_domains)

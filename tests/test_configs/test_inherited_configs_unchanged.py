@@ -73,8 +73,40 @@ def _labels_checked_by_the_dataset(former: dict) -> None:
     _drop(former, 'meta_keys')
 
 
+def _translation(former: dict) -> bool:
+    return former['model']['type'] in ('CENPix2Pix', 'CENMultiPix2Pix')
+
+
+def _domains_from_the_model(former: dict) -> None:
+    """Drop the evaluators' domain keys (the model's, read from its
+    predictions); the demo that listed its metrics gets the evaluator that
+    generates the same ones."""
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluator = former[key]
+        if evaluator.get('type') == 'CENTranslationEvaluator':
+            for domains in ('targets', 'target', 'sources'):
+                evaluator.pop(domains, None)
+        else:
+            model = former['model']
+            assert evaluator['metrics'] == [
+                dict(type=metric, prefix=prefix, pred_key=key)
+                for prefix, key in [('ens', 'pred_img')] +
+                [(s, f'pred_img_{s}') for s in model['source_domains']]
+                for metric in ('CENMAE', 'CENMSE')
+            ]
+            former[key] = dict(type='CENTranslationEvaluator',
+                               feature_targets=[], convention='plain',
+                               metrics=[])
+
+
 # (which configs, the intended difference, why)
 INTENDED = [
+    (_translation, _domains_from_the_model,
+     'the translation evaluators name no domains: CENTranslationEvaluator '
+     'reads them from the predictions (the model writes its '
+     'source_domains / target_domain or flows there); the U-Net-128 demo '
+     'lists no metrics by hand (the evaluator generates the same MAE / MSE '
+     'of the ensemble and every stream, [0, 1] convention)'),
     (_multi_flow, _without_data,
      "the multi-flow configs' helper variable `data` is gone: the domains "
      'go straight into the dataloaders, which resolve as before'),

@@ -1,12 +1,12 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 """The Taskonomy fusion configs (CENPix2Pix, Tables 4 and 5) share one base
 (configs/_base_/gen_cen_pix2pix_unet256_taskonomy_300k.py) and
-CENTranslationEvaluator(target=..., sources=...). Each resolves to the
-config it was before, written out here (the former per-config body,
-verbatim, with its domains), except for the intended differences: the
-evaluator generates the metrics, the L1 hook reads the stream names from
-the model, and non-RGB targets reset ``save_best`` / ``rule`` to their
-defaults."""
+CENTranslationEvaluator. Each resolves to the config it was before, written
+out here (the former per-config body, verbatim, with its domains), except
+for the intended differences: the evaluator generates the metrics for the
+domains the model writes into its predictions, the L1 hook reads the stream
+names from the model, and non-RGB targets reset ``save_best`` / ``rule`` to
+their defaults."""
 import inspect
 from pathlib import Path
 
@@ -131,11 +131,11 @@ def with_defaults(metric):
     return {**defaults, **metric}
 
 
-def expanded(evaluator):
+def expanded(evaluator, model):
     cfg = dict(evaluator)
     assert cfg.pop('type') == 'CENTranslationEvaluator'
     extra = cfg.pop('metrics')
-    return CENTranslationEvaluator.metric_cfgs(**cfg) + list(extra)
+    return CENTranslationEvaluator.metric_cfgs(model, **cfg) + list(extra)
 
 
 def test_cases_are_the_fusion_configs():
@@ -161,13 +161,10 @@ def test_resolves_as_before(name, tmp_path):
     assert old.pop('test_evaluator')['metrics'] == old_metrics
     new_evaluator = new.pop('val_evaluator')
     assert new.pop('test_evaluator') == new_evaluator
+    # the domains: the model's, which it writes into its predictions
     assert new_evaluator == dict(
-        type='CENTranslationEvaluator',
-        target=target,
-        sources=sources,
-        convention='plain',
-        metrics=[])
-    new_metrics = expanded(new_evaluator)
+        type='CENTranslationEvaluator', convention='plain', metrics=[])
+    new_metrics = expanded(new_evaluator, new['model'])
     assert len(new_metrics) == 2 * (len(sources) + 1)
     assert [with_defaults(m) for m in new_metrics] == \
         [with_defaults(m) for m in old_metrics]

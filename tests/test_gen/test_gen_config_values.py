@@ -22,7 +22,8 @@ def metric_cfgs(cfg):
     evaluator = cfg.val_evaluator.to_dict()
     metrics = evaluator.pop('metrics')
     if evaluator.pop('type', None) == 'CENTranslationEvaluator':
-        metrics = CENTranslationEvaluator.metric_cfgs(**evaluator) + metrics
+        metrics = CENTranslationEvaluator.metric_cfgs(cfg.model,
+                                                      **evaluator) + metrics
     return [ConfigDict(m) for m in metrics]
 
 

@@ -36,8 +36,7 @@ def _use_targets(cfg, targets):
     cfg.model.flows = [dict(sources=sources, target=t) for t in targets]
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.target_domains = targets
-    cfg.val_evaluator.targets = targets
-    cfg.test_evaluator = cfg.val_evaluator
+    # the evaluator reads the flows from the model's predictions
     for hook in cfg.custom_hooks:
         if 'stream_names' in hook:
             hook.stream_names = targets

@@ -42,7 +42,8 @@ def test_taskonomy_fid_configs_use_official_stretch_and_best_fid(path):
     extra = evaluator.pop('metrics')
     metrics = [
         ConfigDict(m)
-        for m in CENTranslationEvaluator.metric_cfgs(**evaluator) + extra
+        for m in CENTranslationEvaluator.metric_cfgs(cfg.model, **evaluator) +
+        extra
     ]
     assert {m.type for m in metrics} == {'CENFID', 'CENKID'}
     assert all(m.minmax_stretch for m in metrics)

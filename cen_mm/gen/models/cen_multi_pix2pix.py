@@ -376,6 +376,8 @@ class CENMultiPix2Pix(BaseModel):
             sample = DataSample()
             if meta is not None:
                 sample.update(meta)
+            # the flows, declared here only, for the metrics
+            sample.set_metainfo(dict(flows=deepcopy(self.flows)))
             sample.set_tensor_data(tensors)
             output = DataSample()
             output.set_tensor_data(
@@ -388,7 +390,8 @@ class CENMultiPix2Pix(BaseModel):
         """Translate every flow; each sample stores, de-normalised to
         [0, 255], ``pred_img_{target}`` (the flow's output),
         ``pred_img_{target}_{source}`` per stream of ``per_flow`` units and
-        ``gt_img_{target}``."""
+        ``gt_img_{target}``; the metainfo ``flows`` names them for
+        :class:`CENTranslationMetrics`."""
         return self._predict(data)
 
     def test_step(self, data: Dict) -> SampleList:

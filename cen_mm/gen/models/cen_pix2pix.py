@@ -310,6 +310,10 @@ class CENPix2Pix(Pix2Pix):
             sample = DataSample()
             if meta is not None:
                 sample.update(meta)
+            # the domains, declared here only, for the metrics
+            sample.set_metainfo(
+                dict(target_domain=target,
+                     source_domains=list(self.source_domains)))
             tensors = {
                 key: self.data_preprocessor.destruct(img, meta,
                                                      f'img_{target}')
@@ -330,7 +334,9 @@ class CENPix2Pix(Pix2Pix):
         """Translate a batch; each sample stores ``pred_img`` and
         ``fake_{target}`` (the ensemble), ``pred_img_{source}`` per stream
         and ``gt_img`` (the target), all de-normalised to [0, 255]; the
-        predictions are also stored in ``output`` for mmagic's metrics."""
+        predictions are also stored in ``output`` for mmagic's metrics, and
+        the metainfo ``target_domain`` / ``source_domains`` names them for
+        :class:`CENTranslationMetrics`."""
         return self._predict(data)
 
     def test_step(self, data: Dict) -> SampleList:

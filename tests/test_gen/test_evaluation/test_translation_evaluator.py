@@ -1,20 +1,25 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""CENTranslationEvaluator expands targets / flows into the metrics the
-multitask and cycle configs listed by hand before (their list
+"""CENTranslationEvaluator / CENTranslationMetrics: the metrics of every
+output, for the domains the model names in its predictions; the same
+metrics the multitask and cycle configs listed by hand before (their list
 comprehensions, kept here as the reference)."""
 import glob
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
+import torch
 from mmagic.engine.runner.loop_utils import (is_evaluator,
                                              update_and_check_evaluator)
 from mmagic.registry import EVALUATORS
+from mmagic.structures import DataSample
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import cen_mm.gen  # noqa: F401
 from cen_mm.gen.evaluation import (CENFID, CENKID, CENMAE, CENMSE,
-                                   CENTranslationEvaluator)
+                                   CENTranslationEvaluator,
+                                   CENTranslationMetrics)
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
                       'cen_gen')
@@ -71,6 +76,14 @@ def reference_cycle_metrics(flows, rgb_features=True):
     ]
 
 
+def task_flows(targets, sources=('x', )):
+    return [dict(sources=list(sources), target=t) for t in targets]
+
+
+def cfgs(domains, **kwargs):
+    return CENTranslationMetrics.metric_cfgs(domains, **kwargs)
+
+
 @pytest.fixture
 def mmagic_scope():
     with DefaultScope.overwrite_default_scope('mmagic'):
@@ -78,7 +91,7 @@ def mmagic_scope():
 
 
 def test_metric_cfgs_exact():
-    assert CENTranslationEvaluator.metric_cfgs(['normal', 'rgb']) == [
+    assert cfgs(dict(flows=task_flows(['normal', 'rgb']))) == [
         dict(type='CENMAE', prefix='normal', pred_key='pred_img_normal',
              gt_key='gt_img_normal', convention='paper'),
         dict(type='CENMSE', prefix='normal', pred_key='pred_img_normal',
@@ -90,20 +103,18 @@ def test_metric_cfgs_exact():
              real_key='gt_img_rgb', channel_order='bgr',
              minmax_stretch=True),
     ]
-    flows = [dict(sources=['a', 'b'], target='rgb')]
-    cfgs = CENTranslationEvaluator.metric_cfgs(
-        flows, streams=True, feature_targets=())
-    assert [(c['type'], c['prefix'], c['pred_key']) for c in cfgs] == [
+    flows = dict(flows=[dict(sources=['a', 'b'], target='rgb')])
+    streams = cfgs(flows, streams=True, feature_targets=())
+    assert [(c['type'], c['prefix'], c['pred_key']) for c in streams] == [
         ('CENMAE', 'rgb', 'pred_img_rgb'), ('CENMSE', 'rgb', 'pred_img_rgb'),
         ('CENMAE', 'rgb/a', 'pred_img_rgb_a'),
         ('CENMSE', 'rgb/a', 'pred_img_rgb_a'),
         ('CENMAE', 'rgb/b', 'pred_img_rgb_b'),
         ('CENMSE', 'rgb/b', 'pred_img_rgb_b'),
     ]
-    assert {c['gt_key'] for c in cfgs} == {'gt_img_rgb'}
+    assert {c['gt_key'] for c in streams} == {'gt_img_rgb'}
     # Without streams, flows give their targets only.
-    assert CENTranslationEvaluator.metric_cfgs(flows) == \
-        CENTranslationEvaluator.metric_cfgs(['rgb'])
+    assert cfgs(flows) == cfgs(dict(flows=task_flows(['rgb'])))
 
 
 @pytest.mark.parametrize('targets', [
@@ -112,7 +123,7 @@ def test_metric_cfgs_exact():
     ['normal', 'reshading'],
 ])
 def test_same_metrics_as_the_task_comprehension(targets):
-    assert CENTranslationEvaluator.metric_cfgs(targets) == \
+    assert cfgs(dict(flows=task_flows(targets))) == \
         reference_task_metrics(targets)
 
 
@@ -121,18 +132,11 @@ def test_same_metrics_as_the_cycle_comprehension(rgb_features):
     modalities = ['rgb', 'reshading', 'edge_texture']
     flows = [dict(sources=[m for m in modalities if m != t], target=t)
              for t in modalities]
-    cfgs = CENTranslationEvaluator.metric_cfgs(
-        flows, streams=True,
+    generated = cfgs(
+        dict(flows=flows), streams=True,
         feature_targets=('rgb', ) if rgb_features else ())
-    assert cfgs == reference_cycle_metrics(flows, rgb_features)
-    assert len(cfgs) == 18
-
-
-def _expanded(evaluator_cfg):
-    cfg = dict(evaluator_cfg)
-    assert cfg.pop('type') == 'CENTranslationEvaluator'
-    extra = cfg.pop('metrics')
-    return CENTranslationEvaluator.metric_cfgs(**cfg) + list(extra)
+    assert generated == reference_cycle_metrics(flows, rgb_features)
+    assert len(generated) == 18
 
 
 @pytest.mark.parametrize('path', MULTI_CONFIGS, ids=osp.basename)
@@ -147,52 +151,20 @@ def test_shipped_configs_same_metrics_as_before(path):
         expected = reference_task_metrics([f['target'] for f in flows])
         if demo:  # offline: MAE / MSE for every target
             assert 'rgb' not in [f['target'] for f in flows]
-    assert _expanded(cfg.val_evaluator.to_dict()) == expected
+    evaluator = cfg.val_evaluator.to_dict()
+    assert evaluator.pop('type') == 'CENTranslationEvaluator'
+    extra = evaluator.pop('metrics')
+    assert CENTranslationEvaluator.metric_cfgs(model, **evaluator) + \
+        extra == expected
     assert cfg.test_evaluator == cfg.val_evaluator
     # mmagic's MultiValLoop accepts it as one evaluator.
     assert is_evaluator(cfg.val_evaluator)
 
 
-def test_builds_metrics(mmagic_scope):
-    cfg = dict(
-        type='CENTranslationEvaluator',
-        targets=['normal', 'rgb'],
-        metrics=[dict(type='CENMAE', prefix='extra')])
-    cfg = update_and_check_evaluator(cfg)  # what MultiValLoop does
-    evaluator = EVALUATORS.build(cfg)
-    assert type(evaluator) is CENTranslationEvaluator
-    assert [type(m) for m in evaluator.metrics] == [
-        CENMAE, CENMSE, CENFID, CENKID, CENMAE
-    ]
-    assert [m.prefix for m in evaluator.metrics] == [
-        'normal', 'normal', 'rgb', 'rgb', 'extra'
-    ]
-    mae, mse, fid, kid, extra = evaluator.metrics
-    assert (mae.pred_key, mae.gt_key, mae.metric) == (
-        'pred_img_normal', 'gt_img_normal', 'MAE_paper')
-    assert mse.metric == 'MSE_paper'
-    for m in (fid, kid):
-        assert (m.fake_key, m.real_key, m.channel_order,
-                m.minmax_stretch) == ('pred_img_rgb', 'gt_img_rgb', 'bgr',
-                                      True)
-    assert (extra.pred_key, extra.metric) == ('pred_img', 'MAE')
-
-
-def test_bad_targets():
-    with pytest.raises(TypeError, match='non-empty list'):
-        CENTranslationEvaluator.metric_cfgs('rgb')
-    with pytest.raises(TypeError, match='non-empty list'):
-        CENTranslationEvaluator.metric_cfgs([])
-    with pytest.raises(ValueError, match='streams=True needs the flows'):
-        CENTranslationEvaluator.metric_cfgs(['rgb'], streams=True)
-    with pytest.raises(KeyError, match='"target"'):
-        CENTranslationEvaluator.metric_cfgs([dict(sources=['a'])])
-
-
 def test_fusion_metric_cfgs_exact():
-    """target + sources: the fusion model's ensemble and every stream."""
-    assert CENTranslationEvaluator.metric_cfgs(
-        target='normal', sources=['rgb', 'reshading'],
+    """The fusion model: its ensemble and every stream."""
+    assert cfgs(
+        dict(target_domain='normal', source_domains=['rgb', 'reshading']),
         convention='plain') == [
             dict(type=m, prefix=prefix, pred_key=key, gt_key='gt_img',
                  convention='plain')
@@ -200,54 +172,133 @@ def test_fusion_metric_cfgs_exact():
                                 ('reshading', 'pred_img_reshading')]
             for m in ('CENMAE', 'CENMSE')
         ]
-    assert CENTranslationEvaluator.metric_cfgs(
-        target='rgb', sources=['normal']) == [
-            dict(type=m, prefix=prefix, fake_key=key, real_key='gt_img',
-                 channel_order='bgr', minmax_stretch=True)
-            for prefix, key in [('ens', 'pred_img'),
-                                ('normal', 'pred_img_normal')]
-            for m in ('CENFID', 'CENKID')
-        ]
+    fusion = dict(target_domain='rgb', source_domains=['normal'])
+    assert cfgs(fusion) == [
+        dict(type=m, prefix=prefix, fake_key=key, real_key='gt_img',
+             channel_order='bgr', minmax_stretch=True)
+        for prefix, key in [('ens', 'pred_img'), ('normal', 'pred_img_normal')]
+        for m in ('CENFID', 'CENKID')
+    ]
     # offline: no feature metrics, the paper's MAE / MSE by default
-    cfgs = CENTranslationEvaluator.metric_cfgs(
-        target='rgb', sources=['normal'], feature_targets=())
-    assert [(c['type'], c['prefix'], c['convention']) for c in cfgs] == [
+    assert [(c['type'], c['prefix'], c['convention'])
+            for c in cfgs(fusion, feature_targets=())] == [
         ('CENMAE', 'ens', 'paper'), ('CENMSE', 'ens', 'paper'),
         ('CENMAE', 'normal', 'paper'), ('CENMSE', 'normal', 'paper')
     ]
+    with pytest.raises(ValueError, match='streams=True is for multi-flow'):
+        cfgs(fusion, streams=True)
+    # a model config gives the same domains as its predictions
+    assert CENTranslationEvaluator.metric_cfgs(
+        dict(type='CENPix2Pix', source_domains=['normal'],
+             target_domain='rgb')) == cfgs(fusion)
 
 
-def test_fusion_builds_metrics(mmagic_scope):
+@pytest.mark.parametrize('key', ['target', 'sources', 'targets', 'flows'])
+def test_domains_in_the_config_are_refused(mmagic_scope, key):
     cfg = update_and_check_evaluator(
-        dict(type='CENTranslationEvaluator', target='depth_euclidean',
-             sources=['rgb', 'edge_occlusion'], convention='plain',
-             metrics=[]))
+        dict(type='CENTranslationEvaluator', metrics=[], **{key: ['rgb']}))
+    with pytest.raises(TypeError, match=f'remove `{key}` from the evaluator'):
+        EVALUATORS.build(cfg)
+    with pytest.raises(TypeError, match=f'remove `{key}` from the evaluator'):
+        CENTranslationMetrics(**{key: ['rgb']})
+    with pytest.raises(TypeError, match='unexpected arguments'):
+        CENTranslationMetrics(stream=True)
+
+
+def test_builds_metrics(mmagic_scope):
+    cfg = update_and_check_evaluator(  # what MultiValLoop does
+        dict(type='CENTranslationEvaluator', streams=True,
+             feature_targets=(), convention='plain',
+             metrics=[dict(type='CENMAE', prefix='extra')]))
     evaluator = EVALUATORS.build(cfg)
-    assert [type(m) for m in evaluator.metrics] == [CENMAE, CENMSE] * 3
-    assert [(m.prefix, m.pred_key, m.gt_key, m.metric)
-            for m in evaluator.metrics] == [
-                (prefix, key, 'gt_img', name)
-                for prefix, key in [('ens', 'pred_img'),
-                                    ('rgb', 'pred_img_rgb'),
-                                    ('edge_occlusion',
-                                     'pred_img_edge_occlusion')]
-                for name in ('MAE', 'MSE')
-            ]
+    assert type(evaluator) is CENTranslationEvaluator
+    translation, extra = evaluator.metrics
+    assert type(translation) is CENTranslationMetrics
+    assert (translation.streams, translation.feature_targets,
+            translation.convention) == (True, (), 'plain')
+    assert translation.metrics == []  # built from the first predictions
+    assert (type(extra), extra.prefix, extra.pred_key) == (CENMAE, 'extra',
+                                                           'pred_img')
 
 
-def test_fusion_bad_arguments():
-    with pytest.raises(ValueError, match='either targets'):
-        CENTranslationEvaluator.metric_cfgs(['rgb'], target='rgb',
-                                            sources=['normal'])
-    with pytest.raises(ValueError, match='either targets'):
-        CENTranslationEvaluator.metric_cfgs(streams=True, target='rgb',
-                                            sources=['normal'])
-    with pytest.raises(TypeError, match='fusion model needs'):
-        CENTranslationEvaluator.metric_cfgs(target='rgb')
-    with pytest.raises(TypeError, match='fusion model needs'):
-        CENTranslationEvaluator.metric_cfgs(target='rgb', sources='normal')
-    with pytest.raises(TypeError, match='fusion model needs'):
-        CENTranslationEvaluator.metric_cfgs(target=None, sources=['normal'])
-    # the shared base without a child's domains
-    with pytest.raises(TypeError, match='non-empty list'):
-        CENTranslationEvaluator.metric_cfgs()
+def prediction(domains, images):
+    """A model output: the domains' metainfo and (3, 2, 2) images."""
+    sample = DataSample()
+    sample.set_metainfo(domains)
+    sample.set_tensor_data(
+        {k: torch.full((3, 2, 2), float(v)) for k, v in images.items()})
+    return sample
+
+
+def run(evaluator, batches):
+    """mmagic's MultiTestLoop, without a model: prepare, process, evaluate."""
+    dataloader = SimpleNamespace(
+        dataset=[None] * sum(len(b) for b in batches))
+    module = SimpleNamespace(data_preprocessor=None)
+    evaluator.prepare_metrics(module, dataloader)
+    for metrics, sampler in evaluator.prepare_samplers(module, dataloader):
+        assert sampler is dataloader
+        for batch in batches:
+            evaluator.process(batch, None, metrics)
+    return evaluator.evaluate()
+
+
+def test_fusion_metrics_read_the_domains_from_the_predictions(
+        mmagic_scope):
+    domains = dict(target_domain='normal', source_domains=['rgb', 'shade'])
+    # gt 0; ensemble 51 then 102, stream rgb 255, stream shade 0 (of 255)
+    batches = [[
+        prediction(domains, dict(gt_img=0, pred_img=ens, pred_img_rgb=255,
+                                 pred_img_shade=0))
+    ] for ens in (51, 102)]
+    evaluator = EVALUATORS.build(
+        dict(type='CENTranslationEvaluator', convention='plain',
+             metrics=[]))
+    results = run(evaluator, batches)
+    # plain: x100 on [0, 1]; MAE (20 + 40) / 2, MSE (4 + 16) / 2
+    expected = {'ens/MAE': 30., 'ens/MSE': 10., 'rgb/MAE': 100.,
+                'rgb/MSE': 100., 'shade/MAE': 0., 'shade/MSE': 0.}
+    assert list(results) == list(expected)
+    for key, value in expected.items():
+        assert results[key] == pytest.approx(value, abs=1e-5), key
+    translation = evaluator.metrics[0]
+    assert [(m.prefix, m.pred_key) for m in translation.metrics[::2]] == [
+        ('ens', 'pred_img'), ('rgb', 'pred_img_rgb'),
+        ('shade', 'pred_img_shade')
+    ]
+
+
+def test_multi_flow_metrics_read_the_flows_from_the_predictions(
+        mmagic_scope):
+    flows = [dict(sources=['rgb', 'shade'], target='normal'),
+             dict(sources=['normal', 'shade'], target='depth')]
+    images = dict(gt_img_normal=0, pred_img_normal=51,
+                  pred_img_normal_rgb=0, pred_img_normal_shade=102,
+                  gt_img_depth=255, pred_img_depth=204,
+                  pred_img_depth_normal=255, pred_img_depth_shade=0)
+    evaluator = EVALUATORS.build(
+        dict(type='CENTranslationEvaluator', streams=True, metrics=[]))
+    results = run(evaluator, [[prediction(dict(flows=flows), images)] * 2])
+    # the paper's convention: MAE 2 |d| and "MSE" 2 |d| (the root of the
+    # squared error) on [-1, 1], x100, for a constant error d on [0, 1]
+    errors = {'normal': 0.2, 'normal/rgb': 0., 'normal/shade': 0.4,
+              'depth': 0.2, 'depth/normal': 0., 'depth/shade': 1.}
+    expected = {f'{prefix}/{metric}': 200 * d
+                for prefix, d in errors.items()
+                for metric in ('MAE_paper', 'MSE_paper')}
+    assert list(results) == list(expected)
+    for key, value in expected.items():
+        assert results[key] == pytest.approx(value, abs=1e-5), key
+
+
+def test_predictions_must_name_their_domains(mmagic_scope):
+    metric = CENTranslationMetrics(feature_targets=())
+    with pytest.raises(KeyError, match="'target_domain' and "
+                       "'source_domains'.*'flows'"):
+        metric.process(None, [prediction({}, dict(gt_img=0, pred_img=0))])
+    fusion = dict(target_domain='normal', source_domains=['rgb'])
+    images = dict(gt_img=0, pred_img=0, pred_img_rgb=0)
+    metric.process(None, [prediction(fusion, images)])
+    other = dict(target_domain='normal', source_domains=['shade'])
+    with pytest.raises(ValueError, match='domains changed'):
+        metric.process(None, [prediction(other, images)])

@@ -189,6 +189,9 @@ def test_val_step_outputs():
     assert len(samples) == 3
     w = torch.tensor([0., 1.]).softmax(0)
     for idx, sample in enumerate(samples):
+        # the domains, for CENTranslationMetrics (declared on the model only)
+        assert (sample.target_domain, sample.source_domains) == (
+            TARGET, list(SOURCES))
         keys = ('pred_img', 'pred_img_shade', 'pred_img_texture',
                 f'fake_{TARGET}', 'gt_img')
         for key in keys:

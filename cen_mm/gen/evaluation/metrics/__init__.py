@@ -2,5 +2,9 @@
 from .dump_results import DumpGenResults
 from .inception_metrics import CENFID, CENKID, PairedFeatureMetric
 from .pixel_metrics import CENMAE, CENMSE
+from .translation_metrics import CENTranslationMetrics
 
-__all__ = ['DumpGenResults', 'CENFID', 'CENKID', 'PairedFeatureMetric', 'CENMAE', 'CENMSE']
+__all__ = [
+    'DumpGenResults', 'CENFID', 'CENKID', 'PairedFeatureMetric', 'CENMAE',
+    'CENMSE', 'CENTranslationMetrics'
+]
