@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor
 
-from .row_kernel import (MAX_STREAMS, batch_stream_rows, frozen_stream_rows,
+from .row_kernel import (MAX_STREAMS, frozen_stream_rows, input_stream_rows,
                          row_kernel)
 from .streams import check_folded
 
@@ -484,7 +484,8 @@ class ExchangeNorm(nn.Module):
     def _row_kernel_forward(self, x: Tensor,
                             src: Tensor) -> Optional[Tensor]:
         """Norm + exchange by the CPU row kernels, or None where they do not
-        apply: frozen statistics here (ExchangeBN adds batch statistics)."""
+        apply: frozen statistics here (the subclasses add input
+        statistics)."""
         if not self._frozen():
             return None
         return frozen_stream_rows(x, src, *self._frozen_moments(x.dtype),
@@ -697,7 +698,7 @@ class ExchangeBN(ExchangeNorm):
         if count < 2:
             return None  # torch's kernels raise torch's error
         ref = self.streams[0]
-        out, mean, var = batch_stream_rows(x, src, ref.eps,
+        out, mean, var = input_stream_rows(x, src, ref.eps,
                                            [n.weight for n in self.streams],
                                            [n.bias for n in self.streams])
         if ref.training and ref.track_running_stats:
@@ -764,6 +765,30 @@ class ExchangeIN(ExchangeNorm):
                         self.streams,
                         per_sample.view(self.num_streams, n, -1).mean(1)):
                     getattr(norm, key).copy_(value)
+        return out
+
+    def _row_kernel_forward(self, x: Tensor,
+                            src: Tensor) -> Optional[Tensor]:
+        if self._frozen():
+            return super()._row_kernel_forward(x, src)
+        count = x.numel() // (x.size(0) * x.size(1))  # H * W
+        if count < 2:
+            return None  # torch's kernels raise torch's error
+        ref = self.streams[0]
+        out, mean, var = input_stream_rows(x, src, ref.eps,
+                                           [n.weight for n in self.streams],
+                                           [n.bias for n in self.streams],
+                                           per_sample=True)
+        if ref.training and ref.track_running_stats:
+            # As nn.InstanceNorm2d: the samples' mean of the per-sample
+            # statistics (unbiased variance); momentum None counts as 0.
+            factor = ref.momentum or 0.0
+            with torch.no_grad():
+                for norm, mu, v in zip(self.streams, mean.mean(dim=1),
+                                       var.mean(dim=1) * (count /
+                                                          (count - 1))):
+                    norm.running_mean.lerp_(mu.to(norm.running_mean), factor)
+                    norm.running_var.lerp_(v.to(norm.running_var), factor)
         return out
 
     def _build_norm(self, num_features, eps, momentum, track_running_stats):

@@ -1,5 +1,5 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""The CPU row kernels of exchanging batch norms.
+"""The CPU row kernels of the exchanging norms.
 
 A one-source exchange (every M = 2 exchange, discards, the fixed and random
 portions) only changes which stream's row an output row reads. The kernels
@@ -30,7 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 __all__ = [
-    'row_kernel', 'frozen_stream_rows', 'batch_stream_rows', 'MAX_STREAMS'
+    'row_kernel', 'frozen_stream_rows', 'input_stream_rows', 'MAX_STREAMS'
 ]
 
 _SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc',
@@ -81,7 +81,8 @@ def _declare(lib: ctypes.CDLL) -> dict:
         frozen = getattr(lib, f'cen_rows_forward_{suffix}')
         frozen.argtypes = [ptr] * 6 + [i64] * 4 + [cint]
         batch = getattr(lib, f'cen_rows_batch_forward_{suffix}')
-        batch.argtypes = [ptr] * 7 + [i64] * 4 + [ctypes.c_double, cint]
+        batch.argtypes = [ptr] * 7 + [i64] * 4 + [ctypes.c_double, cint,
+                                                  cint]
         backward = getattr(lib, f'cen_rows_backward_{suffix}')
         backward.argtypes = [ptr] * 9 + [i64] * 4 + [cint, cint]
         kernels[dtype] = (frozen, batch, backward)
@@ -125,29 +126,38 @@ def _ptr(t: Optional[Tensor]) -> Optional[int]:
 
 class _StreamRows(torch.autograd.Function):
     """Norm + one-source exchange; frozen statistics when ``mean`` is given
-    (returns ``out``), else batch statistics (returns ``out``, the batch
+    (returns ``out``), else input statistics per (stream, channel) or, with
+    ``per_sample``, per (stream, sample, channel) (returns ``out``, the
     mean and the biased variance)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, src: Tensor, mean: Optional[Tensor],
-                invstd: Optional[Tensor], eps: float, *params: Tensor):
+                invstd: Optional[Tensor], eps: float, per_sample: bool,
+                *params: Tensor):
+        x, src = x.contiguous(), src.contiguous()
+        params = [p.contiguous() for p in params]
+        if mean is not None:
+            mean, invstd = mean.contiguous(), invstd.contiguous()
+        _check(x, src, params, mean, invstd)
         m, c = src.shape
         shape = (m, x.size(0) // m, c, x.numel() // (x.size(0) * c))
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
         frozen, batch, _ = _state['lib'][x.dtype]
-        ctx.batch = mean is None
-        if ctx.batch:
-            mean, var, invstd = params[0].new_empty((3, m, c)).unbind(0)
+        ctx.mode = 0 if mean is not None else 2 if per_sample else 1
+        if ctx.mode:
+            stats = (m, shape[1], c) if per_sample else (m, c)
+            mean, var, invstd = params[0].new_empty((3, *stats)).unbind(0)
             batch(x.data_ptr(), out.data_ptr(), _pointers(params),
                   mean.data_ptr(), var.data_ptr(), invstd.data_ptr(),
-                  src.data_ptr(), *shape, eps, torch.get_num_threads())
+                  src.data_ptr(), *shape, eps, int(per_sample),
+                  torch.get_num_threads())
         else:
             frozen(x.data_ptr(), out.data_ptr(), _pointers(params),
                    mean.data_ptr(), invstd.data_ptr(), src.data_ptr(), *shape,
                    torch.get_num_threads())
         ctx.shape = shape
         ctx.save_for_backward(x, src, mean, invstd, *params[:m])
-        if not ctx.batch:
+        if not ctx.mode:
             return out
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
@@ -156,18 +166,42 @@ class _StreamRows(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: Tensor, *unused):
         x, src, mean, invstd, *gammas = ctx.saved_tensors
-        m = ctx.shape[0]
-        needs = ctx.needs_input_grad[5:]
+        m, _, c, _ = ctx.shape
+        needs = ctx.needs_input_grad[6:]
         grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-        grad_w = mean.new_empty(mean.shape) if any(needs[:m]) else None
-        grad_b = mean.new_empty(mean.shape) if any(needs[m:]) else None
+        grad_w = x.new_empty((m, c)) if any(needs[:m]) else None
+        grad_b = x.new_empty((m, c)) if any(needs[m:]) else None
+        # kept in a name: a temporary copy would be freed before the call
+        grad = grad.contiguous()
         _state['lib'][x.dtype][2](
-            grad.contiguous().data_ptr(), x.data_ptr(), _pointers(gammas),
+            grad.data_ptr(), x.data_ptr(), _pointers(gammas),
             mean.data_ptr(), invstd.data_ptr(), src.data_ptr(),
-            _ptr(grad_x), _ptr(grad_w), _ptr(grad_b), *ctx.shape,
-            int(ctx.batch), torch.get_num_threads())
-        return (grad_x, None, None, None, None, *_per_stream(grad_w, m),
-                *_per_stream(grad_b, m))
+            _ptr(grad_x), _ptr(grad_w), _ptr(grad_b), *ctx.shape, ctx.mode,
+            torch.get_num_threads())
+        return (grad_x, None, None, None, None, None,
+                *_per_stream(grad_w, m), *_per_stream(grad_b, m))
+
+
+def _check(x: Tensor, src: Tensor, params: Sequence[Tensor],
+           *stats: Optional[Tensor]) -> None:
+    """The kernels read raw buffers: refuse what they would misread."""
+    m, c = src.shape if src.dim() == 2 else (0, 0)
+    floats = [*params, *(t for t in stats if t is not None)]
+    if (x.device.type != 'cpu' or x.dtype not in _SUFFIX or x.dim() < 2
+            or src.dtype != torch.int64 or m == 0 or m > MAX_STREAMS
+            or x.size(1) != c or x.size(0) % m or len(params) != 2 * m
+            or any(t.dtype != x.dtype or t.device != x.device
+                   for t in floats)
+            or any(p.shape != (c, ) for p in params)
+            or any(t.shape[0] != m or t.shape[-1] != c for t in stats
+                   if t is not None)):
+        raise ValueError(
+            'cen_mm row kernels: expected a CPU float32/float64 input (M * N, '
+            'C, ...), int64 sources (M, C) with M <= 64, M weights and M '
+            'biases (C,) and statistics (M, ..., C), all of the input\'s '
+            f'dtype; got input {tuple(x.shape)} {x.dtype} on {x.device}, '
+            f'sources {tuple(src.shape)} {src.dtype}, '
+            f'{[(tuple(t.shape), t.dtype) for t in floats]}')
 
 
 def _per_stream(grad: Optional[Tensor], m: int) -> List[Optional[Tensor]]:
@@ -195,19 +229,26 @@ def frozen_stream_rows(x: Tensor, src: Tensor, mean: Tensor, invstd: Tensor,
     Returns:
         Tensor: A fresh contiguous tensor of ``x``'s shape.
     """
-    return _StreamRows.apply(x, src, mean, invstd, 0.0, *weight, *bias)
+    return _StreamRows.apply(x, src, mean, invstd, 0.0, False, *weight,
+                             *bias)
 
 
-def batch_stream_rows(x: Tensor, src: Tensor, eps: float,
-                      weight: Sequence[Tensor], bias: Sequence[Tensor]
+def input_stream_rows(x: Tensor,
+                      src: Tensor,
+                      eps: float,
+                      weight: Sequence[Tensor],
+                      bias: Sequence[Tensor],
+                      per_sample: bool = False
                       ) -> Tuple[Tensor, Tensor, Tensor]:
-    """:func:`frozen_stream_rows` with batch statistics: ``mean`` and
-    ``invstd = 1 / sqrt(var + eps)`` of each stream's channel over its N
-    samples (biased variance), computed in the kernel.
+    """:func:`frozen_stream_rows` with input statistics computed in the
+    kernel: ``mean`` and ``invstd = 1 / sqrt(var + eps)`` (biased variance)
+    of each stream's channel over its N samples (batch norm) or, with
+    ``per_sample``, of each sample's channel (instance norm).
 
     Returns:
         tuple[Tensor]: The output (fresh, contiguous, ``x``'s shape), and the
-        batch mean and biased variance ``(M, C)`` (for the running
-        statistics; not differentiable).
+        mean and biased variance, ``(M, C)`` or ``(M, N, C)`` (for the
+        running statistics; not differentiable).
     """
-    return _StreamRows.apply(x, src, None, None, float(eps), *weight, *bias)
+    return _StreamRows.apply(x, src, None, None, float(eps), per_sample,
+                             *weight, *bias)

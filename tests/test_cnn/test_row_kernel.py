@@ -1,5 +1,6 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
-"""The CPU row kernels of exchanging norms (frozen and batch statistics):
+"""The CPU row kernels of exchanging norms (frozen, batch and instance
+statistics):
 equal to an independent computation and to ``reference_forward`` (outputs,
 gradients, running statistics), taken exactly where they apply, and a build
 that falls back with a warning, caches and never leaves a broken library."""
@@ -76,37 +77,38 @@ def assert_kernel_equals_reference(layer, x, taken=True):
                                    atol=1e-12)
 
 
-@pytest.mark.parametrize('kind,statistics', [('bn', 'frozen'),
-                                              ('in', 'frozen'),
-                                              ('bn', 'batch')])
+@pytest.mark.parametrize('kind', ['bn', 'in'])
+@pytest.mark.parametrize('statistics', ['frozen', 'input'])
 @pytest.mark.parametrize('kwargs', [
     dict(), dict(exchange_scope='own'), dict(exchange_mode='discard'),
     dict(exchange_mode='fixed'), dict(exchange_mode='none'),
     dict(sparsity='all')
 ])
 def test_kernel_equals_reference_path(kernel, kind, statistics, kwargs):
-    """Instance statistics take torch's kernels (tested below)."""
+    """Frozen statistics (eval) and input statistics (training: batch
+    statistics for BN, instance statistics for IN)."""
     torch.manual_seed(0)
     layer = frozen_layer(kind, **kwargs)
-    layer.train(statistics == 'batch')
+    layer.train(statistics == 'input')
     x = torch.randn(6, 8, 3, 5, dtype=torch.float64)
     assert_kernel_equals_reference(layer, x)
     # channels-last input, one sample per stream, 1 x 1 maps
     assert_kernel_equals_reference(
         layer, x.contiguous(memory_format=torch.channels_last))
     assert_kernel_equals_reference(layer, x[:2])
-    assert_kernel_equals_reference(layer, x[:, :, :1, :1])
+    if (kind, statistics) != ('in', 'input'):  # needs > 1 value per row
+        assert_kernel_equals_reference(layer, x[:, :, :1, :1])
+    # eval mode untracked: BN stays frozen while running statistics exist
+    # (as nn.BatchNorm2d); both take input statistics without them
+    layer.eval()
+    for norm in layer.streams:
+        norm.track_running_stats = False
     if kind == 'bn':
-        # eval mode: frozen while running statistics exist, even untracked
-        # (as nn.BatchNorm2d), batch statistics without them
-        layer.eval()
-        for norm in layer.streams:
-            norm.track_running_stats = False
         assert_kernel_equals_reference(layer, x)
-        for norm in layer.streams:
-            norm.running_mean = norm.running_var = None
-            norm.num_batches_tracked = None
-        assert_kernel_equals_reference(layer, x)
+    for norm in layer.streams:
+        norm.running_mean = norm.running_var = None
+        norm.num_batches_tracked = None
+    assert_kernel_equals_reference(layer, x)
 
 
 def test_batch_statistics_momentum_none_and_counters(kernel):
@@ -150,18 +152,26 @@ def test_kernel_equals_direct_computation_and_gradcheck(kernel):
     assert torch.autograd.gradcheck(
         lambda x, *p: rk.frozen_stream_rows(x, src, mean, invstd, p[:m],
                                             p[m:]), inputs)
-    # batch statistics: each stream's own mean and biased variance
-    out, batch_mean, batch_var = rk.batch_stream_rows(x, src, 1e-5, weight,
-                                                      bias)
-    var, mu = torch.var_mean(xs, dim=(1, 3), unbiased=False)
-    torch.testing.assert_close(batch_mean, mu, rtol=0, atol=1e-12)
-    torch.testing.assert_close(batch_var, var, rtol=0, atol=1e-12)
-    torch.testing.assert_close(
-        out, rk.frozen_stream_rows(x, src, mu, (var + 1e-5).rsqrt(), weight,
-                                   bias), rtol=0, atol=1e-12)
-    assert torch.autograd.gradcheck(
-        lambda x, *p: rk.batch_stream_rows(x, src, 1e-5, p[:m], p[m:])[0],
-        inputs)
+    # input statistics: each stream's own mean and biased variance, over
+    # its samples (batch) or per sample (instance)
+    for per_sample, dims in ((False, (1, 3)), (True, 3)):
+        out, stat_mean, stat_var = rk.input_stream_rows(
+            x, src, 1e-5, weight, bias, per_sample=per_sample)
+        var, mu = torch.var_mean(xs, dim=dims, unbiased=False)
+        torch.testing.assert_close(stat_mean, mu, rtol=0, atol=1e-12)
+        torch.testing.assert_close(stat_var, var, rtol=0, atol=1e-12)
+        if per_sample:
+            mu, var = mu[..., None], var[..., None]
+        else:
+            mu, var = mu[:, None, :, None], var[:, None, :, None]
+        xhat = ((xs - mu) * (var + 1e-5).rsqrt()).view_as(x)
+        torch.testing.assert_close(
+            out, rk.frozen_stream_rows(xhat, src, torch.zeros_like(mean),
+                                       torch.ones_like(invstd), weight, bias),
+            rtol=0, atol=1e-12)
+        assert torch.autograd.gradcheck(
+            lambda x, *p: rk.input_stream_rows(x, src, 1e-5, p[:m], p[m:],
+                                               per_sample)[0], inputs)
 
 
 def test_two_threads_give_the_same_bits(kernel):
@@ -184,14 +194,14 @@ def test_two_threads_give_the_same_bits(kernel):
 
 def test_torch_kernels_where_the_row_kernel_does_not_apply(kernel):
     x = torch.randn(6, 8, 3, 3, dtype=torch.float64)
-    # instance statistics; a mean of several streams (M = 3); one value
-    # per channel (torch's error); switched off
-    layer = frozen_layer('in').train()
-    assert_kernel_equals_reference(layer, x, taken=False)
+    # a mean of several streams (M = 3); one value per channel (torch's
+    # errors); switched off
     assert_kernel_equals_reference(frozen_layer(num_streams=3), x,
                                    taken=False)
     with pytest.raises(ValueError, match='more than 1 value per channel'):
         frozen_layer().train()(x[:2, :, :1, :1])
+    with pytest.raises(ValueError, match='more than 1 value'):
+        frozen_layer('in').train()(x[:, :, :1, :1])
     layer = frozen_layer()
     layer.cpu_kernel = False
     assert_kernel_equals_reference(layer, x, taken=False)
@@ -242,3 +252,40 @@ def test_build_is_cached_and_atomic(kernel, fresh_build, tmp_path,
     with pytest.raises(RuntimeError, match='broken.c'):
         rk._build(os.environ.get('CC', 'cc'), str(fresh_build))
     assert os.listdir(fresh_build) == [os.path.basename(path)]
+
+
+@pytest.mark.parametrize('kind,training', [('bn', False), ('bn', True),
+                                           ('in', True)])
+def test_non_contiguous_output_gradients(kernel, kind, training):
+    """``out.sum()`` hands an expanded gradient and a slice a zero-filled
+    one: both are made contiguous for the kernel (and kept alive)."""
+    layer = frozen_layer(kind).train(training)
+    ref = copy.deepcopy(layer)
+    ref.fused = False
+    x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    for reduce in (lambda out: out.sum(), lambda out: out[2:, ::2].sum()):
+        grads = []
+        for module in (layer, ref):
+            module.zero_grad(set_to_none=True)
+            inp = x.clone().requires_grad_()
+            reduce(module(inp)).backward()
+            grads.append([inp.grad] + [p.grad for p in module.parameters()])
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+def test_bad_arguments_are_refused(kernel):
+    x = torch.randn(4, 8, 3, 3)
+    src = torch.zeros(2, 8, dtype=torch.int64)
+    stats = torch.zeros(2, 8), torch.ones(2, 8)
+    params = [torch.ones(8)] * 2, [torch.zeros(8)] * 2
+    with pytest.raises(ValueError, match='float64'):
+        rk.frozen_stream_rows(x.double(), src, *stats, *params)
+    with pytest.raises(ValueError, match='int64 sources'):
+        rk.frozen_stream_rows(x, src.int(), *stats, *params)
+    with pytest.raises(ValueError, match=r'sources \(2, 4\)'):
+        rk.frozen_stream_rows(x, src[:, :4], *stats, *params)
+    torch.testing.assert_close(  # a non-contiguous input is copied
+        rk.frozen_stream_rows(x.transpose(2, 3), src, *stats, *params),
+        rk.frozen_stream_rows(x.transpose(2, 3).contiguous(), src, *stats,
+                              *params))

@@ -1,6 +1,6 @@
 /* Copyright (c) cen_mm contributors. All rights reserved.
  *
- * CPU kernels of the exchanging batch norms (see cen_mm/cnn/row_kernel.py,
+ * CPU kernels of the exchanging norms (see cen_mm/cnn/row_kernel.py,
  * which builds and calls them, and ExchangeNorm.reference_forward, which
  * defines what they compute).
  *
@@ -8,8 +8,9 @@
  * Output row (m, n, c) reads input row (s, n, c) of ONE source stream
  * s = src[m * C + c] (s = m: kept; s != m: exchanged; s < 0: zeroed) and
  * applies that stream's norm:
- *     out = (x - mean[s, c]) * invstd[s, c] * gamma[s][c] + beta[s][c],
- * with frozen (running) statistics or the batch statistics of stream s.
+ *     out = (x - mean) * invstd * gamma[s][c] + beta[s][c],
+ * with frozen (running) statistics of (s, c), the batch statistics of (s, c)
+ * or the instance statistics of (s, n, c).
  * Plain C + OpenMP (torch's own runtime is the one loaded at run time);
  * this file includes itself once per floating type.
  */
@@ -32,11 +33,13 @@
 
 #else
 
-/* out rows from their source rows (see the top of the file). */
+/* out rows from their source rows (see the top of the file); statistics per
+ * (stream, channel), or per (stream, sample, channel) with per_sample. */
 static void NAME(affine_rows)(const T *x, T *out, const T *const *params,
                               const T *mean, const T *invstd,
                               const int64_t *src, int64_t M, int64_t N,
-                              int64_t C, int64_t L, int nthreads) {
+                              int64_t C, int64_t L, int per_sample,
+                              int nthreads) {
   const T *const *gamma = params, *const *beta = params + M;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t mn = 0; mn < M * N; ++mn) {
@@ -49,8 +52,9 @@ static void NAME(affine_rows)(const T *x, T *out, const T *const *params,
         continue;
       }
       const T *in = x + ((s * N + n) * C + c) * L;
-      T a = gamma[s][c] * invstd[s * C + c];
-      T b = beta[s][c] - mean[s * C + c] * a;
+      int64_t stat = per_sample ? (s * N + n) * C + c : s * C + c;
+      T a = gamma[s][c] * invstd[stat];
+      T b = beta[s][c] - mean[stat] * a;
 #pragma omp simd
       for (int64_t l = 0; l < L; ++l) o[l] = in[l] * a + b;
     }
@@ -62,42 +66,59 @@ void NAME(cen_rows_forward)(const T *x, T *out, const T *const *params,
                             const T *mean, const T *invstd,
                             const int64_t *src, int64_t M, int64_t N,
                             int64_t C, int64_t L, int nthreads) {
-  NAME(affine_rows)(x, out, params, mean, invstd, src, M, N, C, L, nthreads);
+  NAME(affine_rows)(x, out, params, mean, invstd, src, M, N, C, L, 0,
+                    nthreads);
 }
 
-/* Batch statistics: every stream's per-channel mean, biased variance and
- * 1 / sqrt(var + eps) over its N x L values (two passes), then the rows. */
+/* Mean, biased variance and 1 / sqrt(var + eps) of the rows (s, n, c) for
+ * n in [n0, n1) of one stream's channel (two passes), stored at `stat`. */
+static void NAME(moments)(const T *x, int64_t s, int64_t n0, int64_t n1,
+                          int64_t c, int64_t N, int64_t C, int64_t L,
+                          double eps, T *mean, T *var, T *invstd,
+                          int64_t stat) {
+  double count = (double)((n1 - n0) * L), sum = 0, squares = 0;
+  for (int64_t n = n0; n < n1; ++n) {
+    const T *in = x + ((s * N + n) * C + c) * L;
+    T part = 0;
+#pragma omp simd reduction(+ : part)
+    for (int64_t l = 0; l < L; ++l) part += in[l];
+    sum += part;
+  }
+  T mu = (T)(sum / count);
+  for (int64_t n = n0; n < n1; ++n) {
+    const T *in = x + ((s * N + n) * C + c) * L;
+    T part = 0;
+#pragma omp simd reduction(+ : part)
+    for (int64_t l = 0; l < L; ++l) part += (in[l] - mu) * (in[l] - mu);
+    squares += part;
+  }
+  mean[stat] = mu;
+  var[stat] = (T)(squares / count);
+  invstd[stat] = (T)(1.0 / sqrt(squares / count + eps));
+}
+
+/* Input statistics, then the rows: per (stream, channel) over the stream's
+ * N x L values (batch norm), or with per_sample per (stream, sample,
+ * channel) over L values (instance norm). */
 void NAME(cen_rows_batch_forward)(const T *x, T *out, const T *const *params,
                                   T *mean, T *var, T *invstd,
                                   const int64_t *src, int64_t M, int64_t N,
                                   int64_t C, int64_t L, double eps,
-                                  int nthreads) {
-  double count = (double)(N * L);
+                                  int per_sample, int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (int64_t c = 0; c < C; ++c) {
+  for (int64_t c = 0; c < C; ++c)
     for (int64_t s = 0; s < M; ++s) {
-      double sum = 0, squares = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        const T *in = x + ((s * N + n) * C + c) * L;
-        T part = 0;
-#pragma omp simd reduction(+ : part)
-        for (int64_t l = 0; l < L; ++l) part += in[l];
-        sum += part;
+      if (!per_sample) {
+        NAME(moments)(x, s, 0, N, c, N, C, L, eps, mean, var, invstd,
+                      s * C + c);
+        continue;
       }
-      T mu = (T)(sum / count);
-      for (int64_t n = 0; n < N; ++n) {
-        const T *in = x + ((s * N + n) * C + c) * L;
-        T part = 0;
-#pragma omp simd reduction(+ : part)
-        for (int64_t l = 0; l < L; ++l) part += (in[l] - mu) * (in[l] - mu);
-        squares += part;
-      }
-      mean[s * C + c] = mu;
-      var[s * C + c] = (T)(squares / count);
-      invstd[s * C + c] = (T)(1.0 / sqrt(squares / count + eps));
+      for (int64_t n = 0; n < N; ++n)
+        NAME(moments)(x, s, n, n + 1, c, N, C, L, eps, mean, var, invstd,
+                      (s * N + n) * C + c);
     }
-  }
-  NAME(affine_rows)(x, out, params, mean, invstd, src, M, N, C, L, nthreads);
+  NAME(affine_rows)(x, out, params, mean, invstd, src, M, N, C, L,
+                    per_sample, nthreads);
 }
 
 /* The gradient of source row (s, n, c): the sum of its k readers' output
@@ -156,18 +177,21 @@ static void NAME(batch_row)(const T *const *g, int k, const T *in, T mu,
   }
 }
 
-/* Backward, one thread per channel (race-free). For source (s, c), with g_s
- * the summed gradient of the rows that read it and xh = (x - mean) * invstd:
+/* Backward, one thread per channel (race-free). For each source row group
+ * (s, c) (frozen or batch statistics) or row (s, n, c) (instance
+ * statistics), with g_s the summed gradient of the rows that read it and
+ * xh = (x - mean) * invstd:
  *   grad_gamma = sum g_s * xh,  grad_beta = sum g_s,
  *   grad_x = gamma * invstd * g_s                     (frozen statistics),
  *   grad_x = gamma * invstd * (g_s - mean(g_s) - xh * mean(g_s * xh))
- *                                                     (batch statistics),
- * and zero where no row reads it. gx, gw, gb may be NULL (not needed). */
+ *                                                     (input statistics),
+ * and zero where no row reads it. gx, gw, gb may be NULL (not needed).
+ * mode: 0 frozen, 1 batch, 2 instance statistics. */
 void NAME(cen_rows_backward)(const T *g, const T *x, const T *const *gamma,
                              const T *mean, const T *invstd,
                              const int64_t *src, T *gx, T *gw, T *gb,
                              int64_t M, int64_t N, int64_t C, int64_t L,
-                             int batch, int nthreads) {
+                             int mode, int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t c = 0; c < C; ++c) {
     for (int64_t s = 0; s < M; ++s) {
@@ -176,32 +200,39 @@ void NAME(cen_rows_backward)(const T *g, const T *x, const T *const *gamma,
       int k = 0;
       for (int64_t m = 0; m < M; ++m)
         if (src[m * C + c] == s) readers[k++] = m;
-      T is = invstd[s * C + c], mu = mean[s * C + c];
-      T a = gamma[s][c] * is;
-      double sum_b = 0, sum_w = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        int64_t off = ((s * N + n) * C + c) * L;
-        T *o = gx ? gx + off : 0;
-        if (k == 0) {
-          if (o) memset(o, 0, L * sizeof(T));
-          continue;
+      double grad_w = 0, grad_b = 0;
+      /* groups of rows sharing statistics: all N (frozen, batch) or one */
+      int64_t group = mode == 2 ? 1 : N;
+      for (int64_t n0 = 0; n0 < N; n0 += group) {
+        int64_t stat = mode == 2 ? (s * N + n0) * C + c : s * C + c;
+        T is = invstd[stat], mu = mean[stat], a = gamma[s][c] * is;
+        double sum_b = 0, sum_w = 0;
+        for (int64_t n = n0; n < n0 + group; ++n) {
+          int64_t off = ((s * N + n) * C + c) * L;
+          T *o = gx ? gx + off : 0;
+          if (k == 0) {
+            if (o) memset(o, 0, L * sizeof(T));
+            continue;
+          }
+          for (int j = 0; j < k; ++j)
+            rows[j] = g + ((readers[j] * N + n) * C + c) * L;
+          NAME(reduce_row)(rows, k, x + off, mu, mode ? 0 : o, a, L, &sum_b,
+                           &sum_w);
         }
-        for (int j = 0; j < k; ++j)
-          rows[j] = g + ((readers[j] * N + n) * C + c) * L;
-        NAME(reduce_row)(rows, k, x + off, mu, batch ? 0 : o, a, L, &sum_b,
-                         &sum_w);
+        grad_w += sum_w * is;
+        grad_b += sum_b;
+        if (!mode || !gx || k == 0) continue;
+        double count = (double)(group * L);
+        T k1 = (T)(sum_b / count), k2 = (T)(sum_w / count * is * is);
+        for (int64_t n = n0; n < n0 + group; ++n) {
+          int64_t off = ((s * N + n) * C + c) * L;
+          for (int j = 0; j < k; ++j)
+            rows[j] = g + ((readers[j] * N + n) * C + c) * L;
+          NAME(batch_row)(rows, k, x + off, mu, gx + off, a, k1, k2, L);
+        }
       }
-      if (gw) gw[s * C + c] = (T)(sum_w * is);
-      if (gb) gb[s * C + c] = (T)sum_b;
-      if (!batch || !gx || k == 0) continue;
-      double count = (double)(N * L);
-      T k1 = (T)(sum_b / count), k2 = (T)(sum_w / count * is * is);
-      for (int64_t n = 0; n < N; ++n) {
-        int64_t off = ((s * N + n) * C + c) * L;
-        for (int j = 0; j < k; ++j)
-          rows[j] = g + ((readers[j] * N + n) * C + c) * L;
-        NAME(batch_row)(rows, k, x + off, mu, gx + off, a, k1, k2, L);
-      }
+      if (gw) gw[s * C + c] = (T)grad_w;
+      if (gb) gb[s * C + c] = (T)grad_b;
     }
   }
 }
