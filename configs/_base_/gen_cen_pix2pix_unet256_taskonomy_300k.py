@@ -1,9 +1,10 @@
 # CEN multimodal image translation on Taskonomy (CENPix2Pix, U-Net-256),
 # official settings: runtime, model, data, 300k-iteration schedule and the
-# paper's metrics for the ensemble and every stream. Children set
-# `source_domains` / `target_domain` on the model and the dataloaders (bases
-# are resolved before a child's variables exist); the evaluator reads them
-# from the model's predictions.
+# paper's metrics for the ensemble and every stream. Children name their
+# domains once, `__domains = dict(source_domains=[...], target_domain=...)`,
+# for `model` and the dataloaders' `dataset` (bases are resolved before a
+# child's variables exist); the evaluator reads them from the model's
+# predictions.
 _base_ = [
     './gen_cen_runtime.py',
     './gen_cen_pix2pix_unet256.py',

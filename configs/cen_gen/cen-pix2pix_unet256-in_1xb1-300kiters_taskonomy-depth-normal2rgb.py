@@ -2,9 +2,8 @@
 # Table 4 and Table 5 (2 inputs)
 _base_ = '../_base_/gen_cen_pix2pix_unet256_taskonomy_300k.py'
 
-source_domains = ['depth_euclidean', 'normal']
-target_domain = 'rgb'
-
-model = dict(source_domains=source_domains, target_domain=target_domain)
-train_dataloader = val_dataloader = test_dataloader = dict(
-    dataset=dict(source_domains=source_domains, target_domain=target_domain))
+__domains = dict(
+    source_domains=['depth_euclidean', 'normal'],
+    target_domain='rgb')
+model = __domains
+train_dataloader = val_dataloader = test_dataloader = dict(dataset=__domains)

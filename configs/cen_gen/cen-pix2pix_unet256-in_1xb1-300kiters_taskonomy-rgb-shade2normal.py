@@ -2,11 +2,8 @@
 # Table 4; paper: MAE 11.23 / MSE 25.09 (x1e-2)
 _base_ = '../_base_/gen_cen_pix2pix_unet256_taskonomy_300k.py'
 
-source_domains = ['rgb', 'reshading']
-target_domain = 'normal'
-
-model = dict(source_domains=source_domains, target_domain=target_domain)
-train_dataloader = val_dataloader = test_dataloader = dict(
-    dataset=dict(source_domains=source_domains, target_domain=target_domain))
+__domains = dict(source_domains=['rgb', 'reshading'], target_domain='normal')
+model = __domains
+train_dataloader = val_dataloader = test_dataloader = dict(dataset=__domains)
 # no FID to select by: keep the periodic checkpoints only
 default_hooks = dict(checkpoint=dict(save_best=None, rule=None))

@@ -3,9 +3,8 @@
 # paper: FID 62.63 / KID 1.65
 _base_ = '../_base_/gen_cen_pix2pix_unet256_taskonomy_300k.py'
 
-source_domains = ['reshading', 'edge_texture']
-target_domain = 'rgb'
-
-model = dict(source_domains=source_domains, target_domain=target_domain)
-train_dataloader = val_dataloader = test_dataloader = dict(
-    dataset=dict(source_domains=source_domains, target_domain=target_domain))
+__domains = dict(
+    source_domains=['reshading', 'edge_texture'],
+    target_domain='rgb')
+model = __domains
+train_dataloader = val_dataloader = test_dataloader = dict(dataset=__domains)

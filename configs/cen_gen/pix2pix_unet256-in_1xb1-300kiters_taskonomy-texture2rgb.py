@@ -2,12 +2,9 @@
 # Table 5 (1 input, the pix2pix baseline)
 _base_ = '../_base_/gen_cen_pix2pix_unet256_taskonomy_300k.py'
 
-source_domains = ['edge_texture']
-target_domain = 'rgb'
-
-model = dict(source_domains=source_domains, target_domain=target_domain)
+__domains = dict(source_domains=['edge_texture'], target_domain='rgb')
+model = __domains
+train_dataloader = val_dataloader = test_dataloader = dict(dataset=__domains)
 # One input: the generator is a plain pix2pix U-Net-256 (affine IN with
 # running statistics); no exchanging norm, so no sparsity hook.
 custom_hooks = []
-train_dataloader = val_dataloader = test_dataloader = dict(
-    dataset=dict(source_domains=source_domains, target_domain=target_domain))

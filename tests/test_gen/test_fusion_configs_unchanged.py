@@ -5,8 +5,9 @@ CENTranslationEvaluator. Each resolves to the config it was before, written
 out here (the former per-config body, verbatim, with its domains), except
 for the intended differences: the evaluator generates the metrics for the
 domains the model writes into its predictions, the L1 hook reads the stream
-names from the model, and non-RGB targets reset ``save_best`` / ``rule`` to
-their defaults."""
+names from the model, non-RGB targets reset ``save_best`` / ``rule`` to
+their defaults, and the domains are named once (no top-level
+``source_domains`` / ``target_domain`` variables)."""
 import inspect
 from pathlib import Path
 
@@ -186,6 +187,11 @@ def test_resolves_as_before(name, tmp_path):
     else:
         assert (checkpoint['save_best'], checkpoint['rule']) == ('ens/FID',
                                                                  'less')
+
+    # The domains are named once (`__domains`, which mmengine drops), not as
+    # the top-level variables `source_domains` / `target_domain`.
+    assert (old.pop('source_domains'), old.pop('target_domain')) == (sources,
+                                                                     target)
 
     # Everything else: identical.
     assert new == old

