@@ -17,8 +17,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import cen_mm.gen  # noqa: F401
-from cen_mm.gen.evaluation import (CENFID, CENKID, CENMAE, CENMSE,
-                                   CENTranslationEvaluator,
+from cen_mm.gen.evaluation import (CENMAE, CENMSE, CENTranslationEvaluator,
                                    CENTranslationMetrics)
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
@@ -262,6 +261,7 @@ def test_fusion_metrics_read_the_domains_from_the_predictions(
     for key, value in expected.items():
         assert results[key] == pytest.approx(value, abs=1e-5), key
     translation = evaluator.metrics[0]
+    assert [type(m) for m in translation.metrics] == [CENMAE, CENMSE] * 3
     assert [(m.prefix, m.pred_key) for m in translation.metrics[::2]] == [
         ('ens', 'pred_img'), ('rgb', 'pred_img_rgb'),
         ('shade', 'pred_img_shade')
