@@ -13,9 +13,9 @@ Examples::
     # one variant only, shorter schedule
     python tools/cen_study.py seg --variants cen no-exchange \\
         --cfg-options train_cfg.max_epochs=10
-    # translation (Table 4), CEN vs concat / average / self-att (middle),
-    # the U-Net-64 600-iteration study config; also prints the no-input
-    # baseline (the training targets' mean image)
+    # translation (Table 4), CEN vs concat / align / average / self-att
+    # (middle), the U-Net-64 600-iteration study config; also prints the
+    # no-input baseline (the training targets' mean image)
     nice -n 10 python tools/cen_study.py gen --seeds 0 1 \\
         --out work_dirs/study_gen.jsonl
     # check that every variant's config builds (no training)
@@ -139,6 +139,7 @@ def _gen_fusion(kind: str, position: str = 'middle') -> Dict:
 GEN_TABLE4 = {
     'cen': {},
     'concat-middle': _gen_fusion('ConcatFusion'),
+    'align-middle': _gen_fusion('AlignFusion'),
     'average-middle': _gen_fusion('AverageFusion'),
     'self-att-middle': _gen_fusion('SSMAFusion'),
 }

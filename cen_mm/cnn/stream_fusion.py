@@ -207,7 +207,9 @@ class AlignFusion(StreamFusion):
     unchanged and the MMD is taken between them (no parameters).
 
     Every spatial position of the aligned features (average-pooled to
-    ``pool_size``) is one MMD sample of dimension C.
+    ``pool_size``) is one MMD sample of dimension C. The loss is computed
+    and stored (read by :meth:`aux_loss`) only in training mode with
+    gradients enabled.
 
     Args:
         channels (int): Channels C of each stream.
@@ -268,7 +270,9 @@ class AlignFusion(StreamFusion):
                     self.combine, self.specific, streams, common, others)
             ])
             aligned = common.flatten(0, 1)
-        if self.training:
+        # Only a training forward that can backpropagate needs the loss
+        # (pix2pix also tests in train mode, under no_grad).
+        if self.training and torch.is_grad_enabled():
             samples = self.samples(aligned)
             pairs = [(a, b) for a in range(self.num_streams)
                      for b in range(a + 1, self.num_streams)]

@@ -97,6 +97,34 @@ def test_table2_variants_cover_every_position(study):
     assert len(study.SEG_TABLE2) == 13
 
 
+def test_table4_variants_and_align_params(study, tmp_path):
+    """Each translation baseline is a FusionUnetGenerator at the middle
+    (4th) conv without exchange or L1; align-middle builds from the study
+    config and its fusion params are 10 C² (C = 256 at the 4th conv)."""
+    kinds = {'concat-middle': 'ConcatFusion', 'align-middle': 'AlignFusion',
+             'average-middle': 'AverageFusion',
+             'self-att-middle': 'SSMAFusion'}
+    assert list(study.GEN_TABLE4) == ['cen'] + list(kinds)
+    for name, kind in kinds.items():
+        cfg = study.GEN_TABLE4[name]
+        assert cfg['custom_hooks'] == []
+        gen = cfg['model']['generator']
+        assert gen['type'] == 'FusionUnetGenerator'
+        assert gen['fusion'] == dict(type=kind, positions='middle')
+        assert gen['norm_cfg'] == dict(type='ExchangeIN', exchange_mode='none',
+                                       sparsity='none')
+    counts = {
+        name: study.build_only(study.variant_config(
+            study.GEN_CONFIG, study.GEN_TABLE4[name], 0,
+            str(tmp_path / name), {}))
+        for name in ('cen', 'align-middle')
+    }
+    assert counts['cen']['fusion_params'] == 0
+    assert counts['align-middle']['fusion_params'] == 10 * 256**2
+    assert counts['align-middle']['params'] == \
+        counts['cen']['params'] + 10 * 256**2
+
+
 GEN_SOURCES = ('reshading', 'edge_texture')
 
 

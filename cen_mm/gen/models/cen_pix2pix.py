@@ -45,6 +45,9 @@ class CENPix2Pix(Pix2Pix):
     - Optional ``loss_slim = slim_loss_weight * Σ |γ_penalised|`` (the
       official loss-term form of the L1 sparsity; λ = 1e-3). Off by
       default: the configs use ``GammaSparsityHook`` instead.
+    - ``loss_fusion``: the fusion blocks' loss (the align MMD of a
+      :class:`FusionUnetGenerator` with ``AlignFusion``), from the same
+      forward pass as the other G losses; absent for other generators.
 
     Difference from official: like mmagic's Pix2Pix, G's loss reuses the
     forward pass of the D step (the official code runs G a second time with
@@ -204,7 +207,7 @@ class CENPix2Pix(Pix2Pix):
     def _get_gen_loss(self, outputs: Dict[str, Tensor]
                       ) -> Tuple[Tensor, Dict]:
         """G loss: GAN on each stream, L1 on each stream and the ensemble,
-        plus the optional ``loss_slim``."""
+        plus the optional ``loss_slim`` and ``outputs['loss_fusion']``."""
         discriminator = self.get_module(
             self.discriminators)[self.target_domain]
         sources = outputs['real_sources']
@@ -227,7 +230,16 @@ class CENPix2Pix(Pix2Pix):
         if self.slim_loss_weight > 0:
             losses['loss_slim'] = self.slim_loss_weight * sparsity_loss(
                 self.generators)
+        if outputs.get('loss_fusion') is not None:
+            losses['loss_fusion'] = outputs['loss_fusion']
         return self.parse_losses(losses)
+
+    def _fusion_loss(self) -> Optional[Tensor]:
+        """The generator's fusion loss from its latest training forward
+        (consumed), or None for a generator without one."""
+        generator = self.get_module(self.generators)[self.target_domain]
+        read = getattr(generator, 'fusion_loss', None)
+        return read() if callable(read) else None
 
     def train_step(self, data: Dict,
                    optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
@@ -258,6 +270,9 @@ class CENPix2Pix(Pix2Pix):
                 'real_sources': sources,
                 f'fake_{target}': results['target'],
                 f'real_{target}': inputs[f'img_{target}'],
+                # read right after the forward that G's loss reuses, also
+                # when G skips this step, so no later step gets it stale
+                'loss_fusion': self._fusion_loss(),
             }
             set_requires_grad(self.discriminators, True)
             loss_d, log_vars = self._get_disc_loss(outputs)

@@ -1,9 +1,10 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 """The translation fusion baselines of the CEN paper (Table 4)."""
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmagic.registry import MODELS
+from torch import Tensor
 
 from cen_mm.cnn import attach_stream_fusion
 from .cen_unet_generator import CENUnetGenerator
@@ -21,18 +22,20 @@ class FusionUnetGenerator(CENUnetGenerator):
 
     The streams keep their own propagation (shared convs, private INs, the
     ensemble of the M outputs); a :class:`cen_mm.cnn.StreamFusion` block
-    (``ConcatFusion``, ``AverageFusion``, ``SSMAFusion``) runs on the output
-    of the listed encoder layers, and the skip connections carry the fused
-    features. Pair it with ``norm_cfg=dict(type='ExchangeIN',
-    exchange_mode='none', sparsity='none')`` for the baselines without
-    channel exchange.
+    (``ConcatFusion``, ``AlignFusion``, ``SSMAFusion``, ``AverageFusion``)
+    runs on the output of the listed encoder layers, and the skip connections
+    carry the fused features. The align MMD is read by :meth:`fusion_loss`
+    (``CENPix2Pix`` adds it as ``loss_fusion``). Pair it with
+    ``norm_cfg=dict(type='ExchangeIN', exchange_mode='none',
+    sparsity='none')`` for the baselines without channel exchange.
 
     Args:
         fusion (dict): The block config plus ``positions``: ``'early'`` /
             ``'middle'`` / ``'late'`` (1st / 4th / 8th conv layer),
             ``'all'`` (every encoder layer) or a list of 1-based encoder
             layers. ``SSMAFusion`` defaults to a private IN per stream (no
-            norm at the 1x1 innermost layer).
+            norm at the 1x1 innermost layer); ``AlignFusion`` has no norm
+            (1x1 convs without bias), so it needs no default.
         **kwargs: Arguments of :class:`CENUnetGenerator`.
     """
 
@@ -40,11 +43,6 @@ class FusionUnetGenerator(CENUnetGenerator):
         super().__init__(**kwargs)
         fusion = dict(fusion)
         layers = self._fusion_layers(fusion.pop('positions', None))
-        if fusion.get('type') in ('AlignFusion', 'cen_mm.AlignFusion'):
-            raise ValueError(
-                'FusionUnetGenerator: AlignFusion adds a loss that '
-                'CENPix2Pix does not collect; use ConcatFusion, '
-                'AverageFusion or SSMAFusion')
         self.fusion_layers = layers
         self.fusion_blocks = nn.ModuleDict()
         for k in layers:
@@ -57,6 +55,13 @@ class FusionUnetGenerator(CENUnetGenerator):
             self.fusion_blocks.update(
                 attach_stream_fusion(self, cfg, [f'encoder.{k - 1}'],
                                      self.num_streams))
+
+    def fusion_loss(self) -> Optional[Tensor]:
+        """Sum of the fusion blocks' losses from the latest training
+        forward (the align MMD), consumed; None if no block has one."""
+        losses = [block.aux_loss() for block in self.fusion_blocks.values()]
+        losses = [loss for loss in losses if loss is not None]
+        return sum(losses) if losses else None
 
     def _fusion_layers(
             self, positions: Union[str, Sequence[int], None]) -> Tuple[int]:
