@@ -21,7 +21,10 @@ step. Models are interleaved within each repetition (rotating the order) and
 medians are reported, of the wall time and, on CPU, of the process CPU time
 (``time.process_time``; on a machine shared with other jobs the wall time
 also counts the time the process waits for a core, the CPU time does not,
-so with ``--threads 1`` the CPU time is the robust number). Memory, per
+so with ``--threads 1`` the CPU time is the robust number), and the
+median and quartiles of the per-repetition ratios to ``plain`` (the models
+of one repetition run back to back, so slow drifts of the machine's speed
+cancel out). Memory, per
 model, two allocator-level measures (not RSS):
 
 - ``saved``: bytes of the tensors autograd saves for backward (distinct
@@ -36,7 +39,13 @@ Usage::
 
     python benchmarks/bench_cen_resnet.py [--depth 101] [--n 2] [--size 128]
         [--reps 7] [--norm-eval] [--exchanged 0 0.3] [--loop] [--streams4]
-        [--torch-path] [--threads 1] [--device cuda --amp]
+        [--torch-path] [--threads 1] [--device cuda --amp] [--per-layer]
+
+``--per-layer`` times, instead of train steps, every distinct norm layer of
+the CEN model (its input shape, exchange site or not) against
+``nn.BatchNorm2d`` on the same input, and sums each over the model's layers:
+what the exchanging norms add to a step, without the step-to-step noise of a
+whole network.
 """
 import argparse
 import copy
@@ -49,6 +58,7 @@ from mmseg.models.backbones import ResNet
 import cen_mm.seg  # noqa: F401
 from cen_mm.cnn import exchange_norms, fold_channels
 from cen_mm.seg.models.backbones import CENResNet
+from paired_ratios import paired_ratios  # benchmarks/, the script's dir
 
 
 def tie_convs(src: torch.nn.Module, dst: torch.nn.Module) -> None:
@@ -164,6 +174,63 @@ def allocator_peak(step, x):
     return peak
 
 
+def per_layer(args, device) -> None:
+    """Per distinct (input shape, exchange site) norm layer of the CEN
+    model: fwd + bwd of the layer (row kernels, and torch kernels with
+    ``--torch-path``) and of ``nn.BatchNorm2d`` on the same folded input,
+    medians of interleaved blocks; then each summed over the model's layers,
+    i.e. what the norms add to one train step."""
+    cen = StackedCEN(args.depth, args.norm_eval).to(device).train()
+    set_exchanged(cen, args.exchanged[-1])
+    layers = {}
+    hooks = [
+        layer.register_forward_hook(lambda mod, inp, out: layers.setdefault(
+            (tuple(inp[0].shape), mod.exchange), []).append(mod))
+        for _, layer in exchange_norms(cen)
+    ]
+    cen(torch.randn(args.n, 6, args.size, args.size, device=device))
+    for hook in hooks:
+        hook.remove()
+    sync = (lambda: torch.cuda.synchronize()) if device.type == 'cuda' \
+        else (lambda: None)
+    clock = time.process_time if device.type == 'cpu' else time.perf_counter
+    print(f'per-layer fwd+bwd, ResNet-{args.depth}, {args.size}px, N={args.n} '
+          f'per stream, norm_eval={args.norm_eval}, '
+          f'{args.exchanged[-1]:.0%} of the penalised γ below θ '
+          '(us per call, medians of 9 interleaved blocks)')
+    totals = {}
+    for (shape, exchange), mods in sorted(layers.items()):
+        plain = torch.nn.BatchNorm2d(shape[1]).to(device)
+        plain.train(mods[0].streams[0].training)
+        norms = {'cen': mods[0], 'bn': plain}
+        if args.torch_path:
+            norms['cen-torch'] = copy.deepcopy(mods[0])
+            norms['cen-torch'].cpu_kernel = False
+        x = torch.randn(shape, device=device, requires_grad=True)
+        grad = torch.randn_like(x)
+        calls = max(3, min(100, int(2e7 / x.numel())))
+        times = {name: [] for name in norms}
+        for block in range(10):
+            for name, norm in norms.items():
+                sync()
+                start = clock()
+                for _ in range(calls):
+                    norm(x).backward(grad)
+                sync()
+                if block:  # the first block warms up
+                    times[name].append((clock() - start) / calls * 1e6)
+        med = {name: statistics.median(t) for name, t in times.items()}
+        for name, value in med.items():
+            totals[name] = totals.get(name, 0) + value * len(mods)
+        print(f'{str(shape):>20} {"exchange" if exchange else "":>8} '
+              f'x{len(mods):<3} ' + '  '.join(
+                  f'{name} {value:7.0f}' for name, value in med.items()) +
+              '  ' + '  '.join(f'{name}/bn {med[name] / med["bn"]:.2f}'
+                               for name in med if name != 'bn'))
+    print('summed over the model\'s layers (ms per step): ' + ', '.join(
+        f'{name} {value / 1e3:.1f}' for name, value in totals.items()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--depth', type=int, default=101)
@@ -189,11 +256,17 @@ def main():
     parser.add_argument('--torch-path', action='store_true',
                         help='also time each CEN model with the CPU row '
                         'kernels off (cen{p}-torch: the torch kernels)')
+    parser.add_argument('--per-layer', action='store_true',
+                        help='instead of train steps: time every distinct '
+                        'norm layer of the CEN model (last --exchanged) '
+                        'against nn.BatchNorm2d on its own input shape')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
+    if args.per_layer:
+        return per_layer(args, device)
     sync = (lambda: torch.cuda.synchronize()) if device.type == 'cuda' \
         else (lambda: None)
     models = {'plain': PlainResNet(args.depth, args.norm_eval)}
@@ -268,7 +341,9 @@ def main():
             ratios.append(f'{m4[0]}/{m4[0][:-2]} = '
                           f'{value[m4[0]] / value[m4[0][:-2]]:.3f}')
         print(f'{label} time ratio ' + ', '.join(ratios))
-
+    clock = ('CPU', cpu_times) if device.type == 'cpu' else ('wall', times)
+    print(f'paired {clock[0]} time ratio, median [quartiles] of the '
+          'per-repetition ratios: ' + paired_ratios(clock[1], 'plain'))
 
 if __name__ == '__main__':
     main()

@@ -30,6 +30,7 @@ import cen_mm.seg  # noqa: F401
 from cen_mm.cnn import exchange_norms, fold_channels
 from cen_mm.deploy import deploy_model, fold_conv_bn
 from cen_mm.seg.models.backbones import CENResNet
+from paired_ratios import paired_ratios  # benchmarks/, the script's dir
 
 
 def randomise(model, fraction, seed=0):
@@ -130,6 +131,11 @@ def main():
               f'{value["deployed"] / value["plain"]:.3f}, deployed/'
               f'plain_folded = {value["deployed"] / value["plain_folded"]:.3f}'
               f', cen/plain = {value["cen"] / value["plain"]:.3f}')
+    clock = ('CPU', cpu_times) if device.type == 'cpu' else ('wall', times)
+    print(f'paired {clock[0]} time ratio, median [quartiles] of the '
+          'per-repetition ratios: ' +
+          paired_ratios(clock[1], 'plain', ['deployed', 'cen']) + ', ' +
+          paired_ratios(clock[1], 'plain_folded', ['deployed']))
 
 
 if __name__ == '__main__':
