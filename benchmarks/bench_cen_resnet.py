@@ -22,9 +22,8 @@ medians are reported, of the wall time and, on CPU, of the process CPU time
 (``time.process_time``; on a machine shared with other jobs the wall time
 also counts the time the process waits for a core, the CPU time does not,
 so with ``--threads 1`` the CPU time is the robust number), and the
-median and quartiles of the per-repetition ratios to ``plain`` (the models
-of one repetition run back to back, so slow drifts of the machine's speed
-cancel out). Memory, per
+median and quartiles of the per-repetition ratios to ``plain``
+(``paired_ratios.py``). Memory, per
 model, two allocator-level measures (not RSS):
 
 - ``saved``: bytes of the tensors autograd saves for backward (distinct
@@ -344,6 +343,7 @@ def main():
     clock = ('CPU', cpu_times) if device.type == 'cpu' else ('wall', times)
     print(f'paired {clock[0]} time ratio, median [quartiles] of the '
           'per-repetition ratios: ' + paired_ratios(clock[1], 'plain'))
+
 
 if __name__ == '__main__':
     main()

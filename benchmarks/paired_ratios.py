@@ -1,11 +1,11 @@
 # Copyright (c) cen_mm contributors. All rights reserved.
 """Ratios of interleaved timings, repetition by repetition.
 
-The benchmarks run every compared model once per repetition, back to back.
-On a shared machine the speed drifts by 10-20 % over a run, which moves the
-medians of each model's times; the ratio of two models' times *within* one
-repetition is far steadier, so the scripts also report the median and
-quartiles of those per-repetition ratios.
+The benchmarks run every compared model once per repetition, back to back,
+so a ratio within one repetition cancels slow drifts of the machine's speed
+(not its step-to-step noise, which the quartiles show); the scripts report
+the median and quartiles of those per-repetition ratios next to the ratio of
+the medians.
 """
 import statistics
 from typing import Dict, List, Sequence

@@ -5,7 +5,8 @@ from .exchange_norm import (EXCHANGE_MODES, ExchangeBN, ExchangeIN,
 from .stream_ensemble import StreamEnsemble
 from .stream_fusion import (AlignFusion, AverageFusion, ConcatFusion,
                             SSMAFusion, StreamFusion, attach_stream_fusion,
-                            module_out_channels, multi_kernel_mmd)
+                            fusion_loss, module_out_channels,
+                            multi_kernel_mmd)
 from .stream_sharing import StreamParallel, share_norms, unshare_convs
 from .streams import check_folded, fold_channels, unfold_streams
 
@@ -14,6 +15,6 @@ __all__ = [
     'exchange_norms', 'stream_parts', 'StreamEnsemble', 'check_folded',
     'fold_channels', 'unfold_streams', 'StreamFusion', 'ConcatFusion',
     'AverageFusion', 'SSMAFusion', 'AlignFusion', 'multi_kernel_mmd',
-    'attach_stream_fusion', 'module_out_channels', 'StreamParallel',
+    'attach_stream_fusion', 'fusion_loss', 'module_out_channels', 'StreamParallel',
     'unshare_convs', 'share_norms'
 ]

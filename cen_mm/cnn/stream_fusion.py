@@ -11,7 +11,7 @@ stream-specific (``AlignFusion``'s branches are private per stream, as in its
 paper). Blocks are attached after named sub-modules with forward
 hooks (:func:`attach_stream_fusion`), so no network has to be edited.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -24,7 +24,7 @@ from .streams import unfold_streams
 __all__ = [
     'StreamFusion', 'ConcatFusion', 'AverageFusion', 'SSMAFusion',
     'AlignFusion', 'multi_kernel_mmd', 'attach_stream_fusion',
-    'module_out_channels'
+    'fusion_loss', 'module_out_channels'
 ]
 
 
@@ -303,6 +303,14 @@ def module_out_channels(module: nn.Module) -> int:
                 return value
     raise ValueError(f'cannot tell the output channels of '
                      f'{type(module).__name__}: it has no conv or norm layer')
+
+
+def fusion_loss(blocks: Iterable[StreamFusion]) -> Optional[Tensor]:
+    """Sum of the blocks' losses from their latest training forward (the
+    align MMD; each read consumes it), or None if no block has one."""
+    losses = [block.aux_loss() for block in blocks]
+    losses = [loss for loss in losses if loss is not None]
+    return sum(losses) if losses else None
 
 
 def attach_stream_fusion(model: nn.Module, fusion: Dict,

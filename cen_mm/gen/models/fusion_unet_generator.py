@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmagic.registry import MODELS
 from torch import Tensor
 
-from cen_mm.cnn import attach_stream_fusion
+from cen_mm.cnn import attach_stream_fusion, fusion_loss
 from .cen_unet_generator import CENUnetGenerator
 
 __all__ = ['FusionUnetGenerator']
@@ -59,9 +59,7 @@ class FusionUnetGenerator(CENUnetGenerator):
     def fusion_loss(self) -> Optional[Tensor]:
         """Sum of the fusion blocks' losses from the latest training
         forward (the align MMD), consumed; None if no block has one."""
-        losses = [block.aux_loss() for block in self.fusion_blocks.values()]
-        losses = [loss for loss in losses if loss is not None]
-        return sum(losses) if losses else None
+        return fusion_loss(self.fusion_blocks.values())
 
     def _fusion_layers(
             self, positions: Union[str, Sequence[int], None]) -> Tuple[int]:

@@ -14,7 +14,7 @@ from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
 from torch import Tensor
 
 from cen_mm.cnn import (attach_stream_fusion, check_folded, exchange_norms,
-                        fold_channels)
+                        fold_channels, fusion_loss)
 from cen_mm.cnn import share_norms as share_norms_
 from cen_mm.cnn import unshare_convs
 from cen_mm.engine.sparsity import sparsity_loss
@@ -392,11 +392,10 @@ class CENEncoderDecoder(EncoderDecoder):
         losses = super().loss(inputs, data_samples)
         if self.slim_loss_weight > 0:
             losses['loss_slim'] = self.slim_loss_weight * sparsity_loss(self)
-        if self.fusion_blocks is not None:
-            aux = [block.aux_loss() for block in self.fusion_blocks.values()]
-            aux = [loss for loss in aux if loss is not None]
-            if aux:
-                losses['loss_fusion'] = sum(aux)
+        aux = None if self.fusion_blocks is None else fusion_loss(
+            self.fusion_blocks.values())
+        if aux is not None:
+            losses['loss_fusion'] = aux
         return losses
 
     # -- inference: M + 1 batch blocks, split once -------------------------
