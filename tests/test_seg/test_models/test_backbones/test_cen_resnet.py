@@ -62,10 +62,15 @@ def test_deep_stem_v1c_matches_mmseg_names():
 
 
 def test_equals_plain_resnet_per_stream():
-    """Exchange off + identical stream norms == mmseg ResNet per modality
-    (float64: the CPU row kernels and torch's batch norm round differently,
-    and batch statistics over 2 x 1 x 1 values in layer4 amplify that to
-    ~1e-5 in float32, ~1e-10 in float64)."""
+    """Exchange off + identical stream norms == mmseg ResNet per modality.
+
+    float64 and 64 px: the CPU row kernels and torch's batch norm round
+    differently, and batch statistics over near-tied values amplify that. At
+    32 px layer4 has 2 x 1 x 1 values per channel and the gap reached 5e-6
+    in float64 for one seed; at 64 px (2 x 2 x 2 values) it stays below
+    6e-12 over 40 seeds. Seeded, so the test order cannot change the draw.
+    """
+    torch.manual_seed(0)
     plain = ResNet(depth=50, **TINY)
     _randomise_norms(plain)
     plain.double()
@@ -73,7 +78,7 @@ def test_equals_plain_resnet_per_stream():
     # A single-stream state dict fills every stream (pretrained expansion).
     missing, unexpected = cen.load_state_dict(plain.state_dict(), strict=False)
     assert not missing and not unexpected
-    rgb, depth = (torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    rgb, depth = (torch.randn(2, 3, 64, 64, dtype=torch.float64)
                   for _ in range(2))
     x = torch.cat([rgb, depth])  # stream-folded
     for mode in (False, True):  # eval (running stats), train (batch stats)
