@@ -34,7 +34,7 @@ RECIPES = {
     (5e-2, 2e-2, [2e-2, 1e-2, 4e-3], [2e-2, 1e-2, 4e-3], [20, 30], 40,
      (96, 96), 8, 5, 'SyntheticRGBDDataset'),
     'cen-refinenet_r50_synthetic-conjunction-rgbd.py':
-    (5e-3, 2e-2, [2e-2, 1e-2, 4e-3], [2e-2, 1e-2, 4e-3], [20, 30], 40,
+    (5e-3, 2e-2, [2e-2, 1e-2, 4e-3], [2e-2, 1e-2, 4e-3], [40, 60], 80,
      (64, 64), 8, 4, 'SyntheticConjunctionRGBDDataset'),
     'cen-refinenet_r50_synthetic-agreement-rgbd.py':
     (2e-2, 2e-2, [2e-2, 1e-2, 4e-3], [2e-2, 1e-2, 4e-3], [10, 15], 20,
