@@ -15,6 +15,6 @@ __all__ = [
     'exchange_norms', 'stream_parts', 'StreamEnsemble', 'check_folded',
     'fold_channels', 'unfold_streams', 'StreamFusion', 'ConcatFusion',
     'AverageFusion', 'SSMAFusion', 'AlignFusion', 'multi_kernel_mmd',
-    'attach_stream_fusion', 'fusion_loss', 'module_out_channels', 'StreamParallel',
-    'unshare_convs', 'share_norms'
+    'attach_stream_fusion', 'fusion_loss', 'module_out_channels',
+    'StreamParallel', 'unshare_convs', 'share_norms'
 ]

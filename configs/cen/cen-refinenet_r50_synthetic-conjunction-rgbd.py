@@ -16,8 +16,9 @@
 # iterations, stages 40 + 20 + 20): at the base's 320 iterations the result
 # hung on the seed and even on the machine's floating-point rounding (ens
 # mIoU 62-86 for one seed), at 640 every seed and thread count tried lands
-# near 88 (docs/ablations.md, "The main demo"). Three more changes make a
-# short from-scratch run behave like the official long one:
+# at 80-90, above both streams (docs/ablations.md, "The main demo"). Three
+# more changes make a short from-scratch run behave like the official long
+# one:
 # - backbone BN γ drawn from U(0, 1) (PyTorch 1.0's default, the official
 #   environment) instead of all 1.0, so the L1 term pushes only the weakest
 #   penalised γ below θ instead of all of them at the same iteration;
