@@ -13,7 +13,7 @@ from mmengine.registry import MODELS
 from torch import Tensor
 
 from .row_kernel import (MAX_STREAMS, frozen_stream_rows, input_stream_rows,
-                         row_kernel)
+                         row_kernel, threshold_sources)
 from .streams import check_folded
 
 __all__ = [
@@ -292,9 +292,9 @@ class ExchangeNorm(nn.Module):
 
     _abbr_ = 'norm'
     # Derived, never saved: see `_mixing`, `_moved_rows`, `_frozen_stats`,
-    # `_source_streams`, `_frozen_moments`.
+    # `_source_streams`.
     _mixing_cache = _rows_cache = _frozen_cache = None
-    _source_cache = _moments_cache = None
+    _source_cache = None
 
     def __init__(self,
                  num_features: int,
@@ -462,13 +462,14 @@ class ExchangeNorm(nn.Module):
     def _fused_forward(self, x: Tensor) -> Tensor:
         """Fused kernels: the CPU row kernels where they apply, else the
         subclass's ``_fused_norm`` + the exchange."""
-        if (self.cpu_kernel and x.device.type == 'cpu' and x.numel()
+        if (self.cpu_kernel and x.is_cpu and x.numel()
                 and x.dtype in (torch.float32, torch.float64)
                 and self.num_streams <= MAX_STREAMS
-                and all(n.weight.dtype == x.dtype for n in self.streams)):
-            src = self._source_streams()
-            if src is not None and row_kernel() is not None:
-                out = self._row_kernel_forward(x, src)
+                and row_kernel() is not None):
+            norms = list(self.streams)
+            src = self._source_streams(norms)
+            if src is not None:
+                out = self._row_kernel_forward(x, src, norms)
                 if out is not None:
                     return out
         shape = (self.num_streams, x.size(0) // self.num_streams, x.size(1),
@@ -481,27 +482,55 @@ class ExchangeNorm(nn.Module):
                                               self._moved_rows(shape, mixing))
         return _reshaped(out, x.shape)
 
-    def _row_kernel_forward(self, x: Tensor,
-                            src: Tensor) -> Optional[Tensor]:
-        """Norm + exchange by the CPU row kernels, or None where they do not
-        apply: frozen statistics here (the subclasses add input
-        statistics)."""
-        if not self._frozen():
-            return None
-        return frozen_stream_rows(x, src, *self._frozen_moments(x.dtype),
-                                  [n.weight for n in self.streams],
-                                  [n.bias for n in self.streams])
+    def _row_kernel_forward(self, x: Tensor, src: Tensor,
+                            norms: List[nn.Module]) -> Optional[Tensor]:
+        """Norm + exchange by the CPU row kernels (``norms``: the streams'
+        norm layers), or None where they do not apply: frozen statistics here
+        (the subclasses add input statistics)."""
+        return self._frozen_rows(x, src, norms) if self._frozen() else None
+
+    def _frozen_rows(self, x: Tensor, src: Tensor,
+                     norms: List[nn.Module]) -> Tensor:
+        return frozen_stream_rows(x, src, [n.weight for n in norms],
+                                  [n.bias for n in norms],
+                                  [n.running_mean for n in norms],
+                                  [n.running_var for n in norms], norms[0].eps)
 
     def _frozen(self) -> bool:
         """Whether the streams normalise with their running statistics,
         i.e. are affine maps (as ``nn.InstanceNorm2d`` decides)."""
-        ref = self.streams[0]
+        ref = self._first_norm
         return not ref.training and ref.track_running_stats
 
-    def _source_streams(self) -> Optional[Tensor]:
+    def _builtin_rule(self) -> bool:
+        """Whether the exchange set is the built-in rule's, i.e. neither
+        ``_replaced`` nor ``_mixing`` (the seam of new exchange modes) is
+        overridden by a subclass or on the instance."""
+        cls = type(self)
+        return (cls._replaced is ExchangeNorm._replaced
+                and cls._mixing is ExchangeNorm._mixing
+                and '_replaced' not in self.__dict__
+                and '_mixing' not in self.__dict__)
+
+    @property
+    def _first_norm(self) -> nn.Module:
+        # Iterating is several times cheaper than ModuleList indexing, which
+        # counts for a layer called on 8 x 8 maps.
+        return next(iter(self.streams))
+
+    def _source_streams(self, norms: List[nn.Module]) -> Optional[Tensor]:
         """The stream each output (stream, channel) reads, ``(M, C)`` int64
         (-1: zeroed), for one-source exchanges; None where an output mixes
-        several streams. Kept while ``_mixing()`` returns the same mixing."""
+        several streams. The threshold rule's is one C call per forward (γ
+        moves every step); the others' are kept while ``_mixing()`` returns
+        the same mixing. ``norms``: the streams' norm layers. Call
+        :func:`row_kernel` first."""
+        mode = self.exchange_mode
+        if (self.exchange and mode in ('threshold', 'discard')
+                and self._builtin_rule()):
+            return threshold_sources(
+                [n.weight for n in norms], self.threshold, mode == 'discard',
+                self.parts if self.exchange_scope == 'own' else None)
         mixing = self._mixing(torch.float32) if self.exchange else ()
         key = (self.parts, *mixing)
         cached = self._source_cache
@@ -509,23 +538,6 @@ class ExchangeNorm(nn.Module):
             cached = self._source_cache = (
                 key, _source_streams(self.parts.shape, self.parts.device,
                                      mixing))
-        return cached[1]
-
-    def _frozen_moments(self, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
-        """Every stream's running mean and ``1 / sqrt(var + eps)``, ``(M,
-        C)`` in ``dtype``; rebuilt only when a statistic changed."""
-        tensors = [t for n in self.streams
-                   for t in (n.running_mean, n.running_var)]
-        # Ids are safe as keys: the cache keeps the tensors alive.
-        key = (dtype, self.streams[0].eps, *map(id, tensors),
-               *(t._version for t in tensors))
-        cached = self._moments_cache
-        if cached is None or cached[0] != key:
-            with torch.no_grad():
-                mean = torch.stack(tensors[0::2]).to(dtype)
-                invstd = torch.stack(tensors[1::2]).to(dtype).add(
-                    self.streams[0].eps).rsqrt()
-            cached = self._moments_cache = (key, (mean, invstd), tensors)
         return cached[1]
 
     def _moved_rows(self, shape: Tuple[int, int, int, int],
@@ -670,7 +682,7 @@ class ExchangeBN(ExchangeNorm):
     _stream_type = nn.BatchNorm2d
 
     def _fused_norm(self, x: Tensor) -> Tensor:
-        ref = self.streams[0]
+        ref = self._first_norm
         if ref.training or not ref.track_running_stats:
             # Batch statistics: the streams' own kernels on contiguous
             # chunks (running statistics, momentum=None, counters as torch).
@@ -687,25 +699,25 @@ class ExchangeBN(ExchangeNorm):
 
     def _frozen(self) -> bool:
         # As nn.BatchNorm2d decides: eval mode with running statistics.
-        ref = self.streams[0]
+        ref = self._first_norm
         return not ref.training and ref.running_mean is not None
 
-    def _row_kernel_forward(self, x: Tensor,
-                            src: Tensor) -> Optional[Tensor]:
+    def _row_kernel_forward(self, x: Tensor, src: Tensor,
+                            norms: List[nn.Module]) -> Optional[Tensor]:
         if self._frozen():
-            return super()._row_kernel_forward(x, src)
+            return self._frozen_rows(x, src, norms)
         count = x.numel() // (x.size(1) * self.num_streams)  # N * H * W
         if count < 2:
             return None  # torch's kernels raise torch's error
-        ref = self.streams[0]
+        ref = norms[0]
         out, mean, var = input_stream_rows(x, src, ref.eps,
-                                           [n.weight for n in self.streams],
-                                           [n.bias for n in self.streams])
+                                           [n.weight for n in norms],
+                                           [n.bias for n in norms])
         if ref.training and ref.track_running_stats:
             # As nn.BatchNorm2d: the unbiased variance; momentum None is a
             # cumulative average.
             with torch.no_grad():
-                for norm, mu, v in zip(self.streams, mean,
+                for norm, mu, v in zip(norms, mean,
                                        var * (count / (count - 1))):
                     factor = norm.momentum or 0.0
                     if norm.num_batches_tracked is not None:
@@ -739,7 +751,7 @@ class ExchangeIN(ExchangeNorm):
     _stream_type = nn.InstanceNorm2d
 
     def _fused_norm(self, x: Tensor) -> Tensor:
-        ref = self.streams[0]
+        ref = self._first_norm
         weight = [n.weight for n in self.streams]
         bias = [n.bias for n in self.streams]
         if not ref.track_running_stats:
@@ -767,24 +779,24 @@ class ExchangeIN(ExchangeNorm):
                     getattr(norm, key).copy_(value)
         return out
 
-    def _row_kernel_forward(self, x: Tensor,
-                            src: Tensor) -> Optional[Tensor]:
+    def _row_kernel_forward(self, x: Tensor, src: Tensor,
+                            norms: List[nn.Module]) -> Optional[Tensor]:
         if self._frozen():
-            return super()._row_kernel_forward(x, src)
+            return self._frozen_rows(x, src, norms)
         count = x.numel() // (x.size(0) * x.size(1))  # H * W
         if count < 2:
             return None  # torch's kernels raise torch's error
-        ref = self.streams[0]
+        ref = norms[0]
         out, mean, var = input_stream_rows(x, src, ref.eps,
-                                           [n.weight for n in self.streams],
-                                           [n.bias for n in self.streams],
+                                           [n.weight for n in norms],
+                                           [n.bias for n in norms],
                                            per_sample=True)
         if ref.training and ref.track_running_stats:
             # As nn.InstanceNorm2d: the samples' mean of the per-sample
             # statistics (unbiased variance); momentum None counts as 0.
             factor = ref.momentum or 0.0
             with torch.no_grad():
-                for norm, mu, v in zip(self.streams, mean.mean(dim=1),
+                for norm, mu, v in zip(norms, mean.mean(dim=1),
                                        var.mean(dim=1) * (count /
                                                           (count - 1))):
                     norm.running_mean.lerp_(mu.to(norm.running_mean), factor)

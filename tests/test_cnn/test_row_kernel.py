@@ -3,7 +3,8 @@
 statistics):
 equal to an independent computation and to ``reference_forward`` (outputs,
 gradients, running statistics), taken exactly where they apply, and a build
-that falls back with a warning, caches and never leaves a broken library."""
+that falls back with a warning, caches and never leaves a broken or locked
+library."""
 import copy
 import os
 import warnings
@@ -13,9 +14,10 @@ import torch
 
 from cen_mm.cnn import ExchangeBN, ExchangeIN
 from cen_mm.cnn import row_kernel as rk
+from cen_mm.cnn.exchange_norm import _source_streams
 
 THETA = 2e-2
-KERNEL = '_StreamRowsBackward'
+KERNEL = 'StreamRows'  # in the name of the kernels' C++ autograd node
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def run(layer, x, grad):
     layer.zero_grad(set_to_none=True)
     x = x.clone().requires_grad_()
     out = layer(x)
-    name = type(out.grad_fn).__name__
+    name = out.grad_fn.name()
     out.backward(grad)
     return out.detach(), name, [x.grad] + [p.grad for p in layer.parameters()]
 
@@ -68,13 +70,15 @@ def assert_kernel_equals_reference(layer, x, taken=True):
     grad = torch.linspace(-1, 1, x.numel(), dtype=x.dtype).view(x.shape)
     out, name, grads = run(layer, x, grad)
     out_ref, _, grads_ref = run(ref, x, grad)
-    assert (name == KERNEL) == taken, name
-    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-10)
+    assert (KERNEL in name) == taken, name
+    double = x.dtype == torch.float64
+    tol = dict(rtol=0, atol=1e-10 if double else 1e-6)
+    torch.testing.assert_close(out, out_ref, **tol)
     for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+        torch.testing.assert_close(a, b, **tol)
     for key, value in layer.state_dict().items():
         torch.testing.assert_close(value, ref.state_dict()[key], rtol=0,
-                                   atol=1e-12)
+                                   atol=1e-12 if double else 1e-6)
 
 
 @pytest.mark.parametrize('kind', ['bn', 'in'])
@@ -132,26 +136,27 @@ def test_kernel_equals_direct_computation_and_gradcheck(kernel):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(m * n, c, 2, 3, dtype=torch.float64, generator=gen)
     mean = torch.randn(m, c, dtype=torch.float64, generator=gen)
-    invstd = torch.rand(m, c, dtype=torch.float64, generator=gen) + 0.5
+    var = torch.rand(m, c, dtype=torch.float64, generator=gen) + 0.5
+    stats = list(mean), list(var), 1e-3
     weight = [torch.randn(c, dtype=torch.float64, generator=gen)
               for _ in range(m)]
     bias = [torch.randn(c, dtype=torch.float64, generator=gen)
             for _ in range(m)]
-    out = rk.frozen_stream_rows(x, src, mean, invstd, weight, bias)
+    out = rk.frozen_stream_rows(x, src, weight, bias, *stats)
     xs = x.view(m, n, c, -1)
     expected = torch.zeros_like(xs)
     for o in range(m):
         for ch in range(c):
             s = int(src[o, ch])
             if s >= 0:
-                expected[o, :, ch] = (xs[s, :, ch] - mean[s, ch]) * \
-                    invstd[s, ch] * weight[s][ch] + bias[s][ch]
+                expected[o, :, ch] = (xs[s, :, ch] - mean[s, ch]) / (
+                    var[s, ch] + 1e-3).sqrt() * weight[s][ch] + bias[s][ch]
     torch.testing.assert_close(out, expected.view_as(x), rtol=0, atol=1e-12)
     inputs = [x.clone().requires_grad_()] + [
         t.clone().requires_grad_() for t in weight + bias]
     assert torch.autograd.gradcheck(
-        lambda x, *p: rk.frozen_stream_rows(x, src, mean, invstd, p[:m],
-                                            p[m:]), inputs)
+        lambda x, *p: rk.frozen_stream_rows(x, src, p[:m], p[m:], *stats),
+        inputs)
     # input statistics: each stream's own mean and biased variance, over
     # its samples (batch) or per sample (instance)
     for per_sample, dims in ((False, (1, 3)), (True, 3)):
@@ -166,8 +171,9 @@ def test_kernel_equals_direct_computation_and_gradcheck(kernel):
             mu, var = mu[:, None, :, None], var[:, None, :, None]
         xhat = ((xs - mu) * (var + 1e-5).rsqrt()).view_as(x)
         torch.testing.assert_close(
-            out, rk.frozen_stream_rows(xhat, src, torch.zeros_like(mean),
-                                       torch.ones_like(invstd), weight, bias),
+            out, rk.frozen_stream_rows(xhat, src, weight, bias,
+                                       list(torch.zeros(m, c).double()),
+                                       list(torch.ones(m, c).double()), 0.0),
             rtol=0, atol=1e-12)
         assert torch.autograd.gradcheck(
             lambda x, *p: rk.input_stream_rows(x, src, 1e-5, p[:m], p[m:],
@@ -184,7 +190,7 @@ def test_two_threads_give_the_same_bits(kernel):
         for count in (1, 2):
             torch.set_num_threads(count)
             out, name, grads = run(layer, x, grad)
-            assert name == KERNEL
+            assert KERNEL in name
             results.append([out] + grads)
     finally:
         torch.set_num_threads(threads)
@@ -221,7 +227,7 @@ def test_statistics_changes_reach_the_kernel(kernel):
 
 def test_unbuildable_kernel_warns_once_and_falls_back(fresh_build,
                                                       monkeypatch):
-    monkeypatch.setenv('CC', '/nonexistent/cc')
+    monkeypatch.setenv('CXX', '/nonexistent/c++')
     layer = frozen_layer()
     x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
     with pytest.warns(UserWarning, match='row kernel .* unavailable'):
@@ -239,19 +245,24 @@ def test_switched_off_by_environment(fresh_build, monkeypatch):
     assert not fresh_build.exists()
 
 
-def test_build_is_cached_and_atomic(kernel, fresh_build, tmp_path,
-                                    monkeypatch):
-    path = rk._build(os.environ.get('CC', 'cc'), str(fresh_build))
-    stamp = os.stat(path).st_mtime_ns
-    assert rk._build(os.environ.get('CC', 'cc'), str(fresh_build)) == path
+def test_build_is_cached_and_atomic(kernel, tmp_path, monkeypatch):
+    """The built library is loaded from the cache, not rebuilt; a failed
+    build leaves neither a library nor its build directory (whose lock file
+    would stall the next build)."""
+    path = rk.row_kernel().__file__
+    cache, stamp = os.path.dirname(path), os.stat(path).st_mtime_ns
+    assert os.path.basename(path) == \
+        f'cen_mm_stream_rows_{rk._build_key()}.so'
+    assert rk._build(cache).__file__ == path
     assert os.stat(path).st_mtime_ns == stamp
-    assert os.listdir(fresh_build) == [os.path.basename(path)]
-    broken = tmp_path / 'broken.c'
-    broken.write_text('this is not C\n')
-    monkeypatch.setattr(rk, '_SOURCE', str(broken))
-    with pytest.raises(RuntimeError, match='broken.c'):
-        rk._build(os.environ.get('CC', 'cc'), str(fresh_build))
-    assert os.listdir(fresh_build) == [os.path.basename(path)]
+    broken = tmp_path / 'broken.cpp'
+    broken.write_text('this is not C++\n')
+    monkeypatch.setattr(rk, '_SOURCES', [str(broken)])
+    monkeypatch.setattr(rk, '_DEPENDS', [])
+    fresh = tmp_path / 'kernels'
+    with pytest.raises(RuntimeError, match='broken.cpp'):
+        rk._build(str(fresh))
+    assert os.listdir(fresh) == []
 
 
 @pytest.mark.parametrize('kind,training', [('bn', False), ('bn', True),
@@ -277,15 +288,76 @@ def test_non_contiguous_output_gradients(kernel, kind, training):
 def test_bad_arguments_are_refused(kernel):
     x = torch.randn(4, 8, 3, 3)
     src = torch.zeros(2, 8, dtype=torch.int64)
-    stats = torch.zeros(2, 8), torch.ones(2, 8)
     params = [torch.ones(8)] * 2, [torch.zeros(8)] * 2
-    with pytest.raises(ValueError, match='float64'):
-        rk.frozen_stream_rows(x.double(), src, *stats, *params)
+    stats = [torch.zeros(8)] * 2, [torch.ones(8)] * 2, 1e-5
+    with pytest.raises(ValueError, match=r'weight to be \(8,\) Double'):
+        rk.frozen_stream_rows(x.double(), src, *params,
+                              *([t.double() for t in ts] for ts in stats[:2]),
+                              1e-5)
     with pytest.raises(ValueError, match='int64 sources'):
-        rk.frozen_stream_rows(x, src.int(), *stats, *params)
+        rk.frozen_stream_rows(x, src.int(), *params, *stats)
     with pytest.raises(ValueError, match=r'sources \(2, 4\)'):
-        rk.frozen_stream_rows(x, src[:, :4], *stats, *params)
+        rk.frozen_stream_rows(x, src[:, :4], *params, *stats)
+    with pytest.raises(ValueError, match=r'expected 2 bias'):
+        rk.frozen_stream_rows(x, src, params[0], params[1][:1], *stats)
+    with pytest.raises(ValueError, match=r'running variance to be \(8,\)'):
+        rk.frozen_stream_rows(x, src, *params, stats[0],
+                              [torch.ones(4)] * 2, 1e-5)
+    with pytest.raises(ValueError, match=r'parts \(2, 8\)'):
+        rk.threshold_sources(params[0], 0.1, parts=torch.ones(2, 8))
     torch.testing.assert_close(  # a non-contiguous input is copied
-        rk.frozen_stream_rows(x.transpose(2, 3), src, *stats, *params),
-        rk.frozen_stream_rows(x.transpose(2, 3).contiguous(), src, *stats,
-                              *params))
+        rk.frozen_stream_rows(x.transpose(2, 3), src, *params, *stats),
+        rk.frozen_stream_rows(x.transpose(2, 3).contiguous(), src, *params,
+                              *stats))
+
+
+@pytest.mark.parametrize('num_streams', [2, 3])
+@pytest.mark.parametrize('mode', ['threshold', 'discard'])
+@pytest.mark.parametrize('scope', ['any', 'own'])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_threshold_sources_equal_the_mixing_rule(kernel, num_streams, mode,
+                                                 scope, dtype):
+    """The C++ exchange set is the one ``_mixing()`` defines, including γ
+    exactly at θ in γ's dtype (kept, as ``γ.abs() < θ`` decides) and just
+    below it (replaced); None where an output would mix streams."""
+    layer = ExchangeBN(16, num_streams=num_streams, threshold=THETA,
+                       exchange_mode=mode, exchange_scope=scope).to(dtype)
+    gen = torch.Generator().manual_seed(num_streams)
+    theta = torch.tensor(THETA, dtype=dtype)
+    with torch.no_grad():
+        for m, norm in enumerate(layer.streams):
+            norm.weight.copy_((torch.rand(16, generator=gen) - 0.5) * 4 *
+                              THETA)
+            norm.weight[m] = theta
+            norm.weight[8 + m] = -theta.nextafter(torch.zeros_like(theta))
+    weight = [n.weight for n in layer.streams]
+    expected = _source_streams(layer.parts.shape, layer.parts.device,
+                               layer._mixing(dtype))
+    actual = rk.threshold_sources(weight, THETA, mode == 'discard',
+                                  layer.parts if scope == 'own' else None)
+    if expected is None:
+        assert actual is None and num_streams == 3 and mode == 'threshold'
+    else:
+        assert torch.equal(actual, expected)
+        assert (actual != torch.arange(num_streams)[:, None]).sum() > 0
+    x = torch.randn(2 * num_streams, 16, 3, 3, dtype=dtype)
+    assert_kernel_equals_reference(layer.eval(), x, taken=actual is not None)
+
+
+def test_overridden_exchange_rule_takes_the_mixing_path(kernel):
+    """A subclass with its own ``_replaced`` (the exchange-mode seam) gets
+    its sources from ``_mixing()``, not from the built-in rule."""
+
+    class EveryOtherChannel(ExchangeBN):
+
+        def _replaced(self, dtype=torch.float32):
+            replaced = torch.zeros_like(self.parts)
+            replaced[0, ::2] = True
+            return replaced
+
+    layer = EveryOtherChannel(8, threshold=THETA).double().eval()
+    assert not layer._builtin_rule()
+    x = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    assert_kernel_equals_reference(layer, x)
+    out = layer(x)
+    torch.testing.assert_close(out[:2, ::2], out[2:, ::2], rtol=0, atol=0)

@@ -17,6 +17,7 @@
 #ifndef T
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define T float
@@ -177,64 +178,114 @@ static void NAME(batch_row)(const T *const *g, int k, const T *in, T mu,
   }
 }
 
-/* Backward, one thread per channel (race-free). For each source row group
- * (s, c) (frozen or batch statistics) or row (s, n, c) (instance
- * statistics), with g_s the summed gradient of the rows that read it and
- * xh = (x - mean) * invstd:
+/* The k rows (m, n, c) that read source row (s, n, c), into rows. */
+static int NAME(readers)(const T *g, const int64_t *src, int64_t s,
+                         int64_t n, int64_t c, int64_t M, int64_t N,
+                         int64_t C, int64_t L, const T **rows) {
+  int k = 0;
+  for (int64_t m = 0; m < M; ++m)
+    if (src[m * C + c] == s) rows[k++] = g + ((m * N + n) * C + c) * L;
+  return k;
+}
+
+/* Backward. For each source row group (s, c) (frozen or batch statistics)
+ * or row (s, n, c) (instance statistics), with g_s the summed gradient of
+ * the rows that read it and xh = (x - mean) * invstd:
  *   grad_gamma = sum g_s * xh,  grad_beta = sum g_s,
  *   grad_x = gamma * invstd * g_s                     (frozen statistics),
  *   grad_x = gamma * invstd * (g_s - mean(g_s) - xh * mean(g_s * xh))
  *                                                     (input statistics),
  * and zero where no row reads it. gx, gw, gb may be NULL (not needed).
- * mode: 0 frozen, 1 batch, 2 instance statistics. */
-void NAME(cen_rows_backward)(const T *g, const T *x, const T *const *gamma,
+ * mode: 0 frozen, 1 batch, 2 instance statistics. Returns 1 (nothing
+ * written) where the scratch sums cannot be allocated, else 0.
+ * Thread t owns channels [C t / nthreads, C (t + 1) / nthreads) (race-free
+ * sums) and sweeps them in memory order, (s, n) block by block: one pass
+ * (two for batch statistics), each streaming, as torch's batch norm does;
+ * a channel-major order jumps C * L values between rows and is several
+ * times slower on maps that are not in cache. */
+int NAME(cen_rows_backward)(const T *g, const T *x, const T *const *gamma,
                              const T *mean, const T *invstd,
                              const int64_t *src, T *gx, T *gw, T *gb,
                              int64_t M, int64_t N, int64_t C, int64_t L,
                              int mode, int nthreads) {
+  /* sum g_s and sum g_s * (x - mu) per (s, c); per (s, n, c) for instance
+   * statistics, whose grad_x needs each row's own sums */
+  double *sums = (double *)calloc((size_t)(2 * M * C), sizeof(double));
+  if (!sums) return 1;
+  double *sum_b = sums, *sum_w = sums + M * C;
+  if (nthreads < 1) nthreads = 1;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (int64_t c = 0; c < C; ++c) {
-    for (int64_t s = 0; s < M; ++s) {
-      int64_t readers[64];
-      const T *rows[64];
-      int k = 0;
-      for (int64_t m = 0; m < M; ++m)
-        if (src[m * C + c] == s) readers[k++] = m;
-      double grad_w = 0, grad_b = 0;
-      /* groups of rows sharing statistics: all N (frozen, batch) or one */
-      int64_t group = mode == 2 ? 1 : N;
-      for (int64_t n0 = 0; n0 < N; n0 += group) {
-        int64_t stat = mode == 2 ? (s * N + n0) * C + c : s * C + c;
-        T is = invstd[stat], mu = mean[stat], a = gamma[s][c] * is;
-        double sum_b = 0, sum_w = 0;
-        for (int64_t n = n0; n < n0 + group; ++n) {
+  for (int t = 0; t < nthreads; ++t) {
+    int64_t c0 = C * t / nthreads, c1 = C * (t + 1) / nthreads;
+    const T *rows[64];
+    for (int64_t s = 0; s < M; ++s)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = c0; c < c1; ++c) {
           int64_t off = ((s * N + n) * C + c) * L;
+          int64_t stat = mode == 2 ? (s * N + n) * C + c : s * C + c;
           T *o = gx ? gx + off : 0;
+          int k = NAME(readers)(g, src, s, n, c, M, N, C, L, rows);
           if (k == 0) {
             if (o) memset(o, 0, L * sizeof(T));
             continue;
           }
-          for (int j = 0; j < k; ++j)
-            rows[j] = g + ((readers[j] * N + n) * C + c) * L;
-          NAME(reduce_row)(rows, k, x + off, mu, mode ? 0 : o, a, L, &sum_b,
-                           &sum_w);
+          T is = invstd[stat], mu = mean[stat], a = gamma[s][c] * is;
+          double b = 0, w = 0;
+          NAME(reduce_row)(rows, k, x + off, mu, mode ? 0 : o, a, L, &b, &w);
+          sum_b[s * C + c] += b;
+          sum_w[s * C + c] += w * is;
+          if (mode == 2 && o) /* the row's own statistics: finish it now */
+            NAME(batch_row)(rows, k, x + off, mu, o, a, (T)(b / L),
+                            (T)(w / L * is * is), L);
         }
-        grad_w += sum_w * is;
-        grad_b += sum_b;
-        if (!mode || !gx || k == 0) continue;
-        double count = (double)(group * L);
-        T k1 = (T)(sum_b / count), k2 = (T)(sum_w / count * is * is);
-        for (int64_t n = n0; n < n0 + group; ++n) {
-          int64_t off = ((s * N + n) * C + c) * L;
-          for (int j = 0; j < k; ++j)
-            rows[j] = g + ((readers[j] * N + n) * C + c) * L;
-          NAME(batch_row)(rows, k, x + off, mu, gx + off, a, k1, k2, L);
-        }
-      }
-      if (gw) gw[s * C + c] = (T)grad_w;
-      if (gb) gb[s * C + c] = (T)grad_b;
+    if (mode == 1 && gx) {
+      double count = (double)(N * L);
+      for (int64_t s = 0; s < M; ++s)
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t c = c0; c < c1; ++c) {
+            int k = NAME(readers)(g, src, s, n, c, M, N, C, L, rows);
+            if (k == 0) continue; /* zeroed in the first sweep */
+            int64_t off = ((s * N + n) * C + c) * L;
+            T is = invstd[s * C + c], mu = mean[s * C + c];
+            NAME(batch_row)(rows, k, x + off, mu, gx + off,
+                            gamma[s][c] * is, (T)(sum_b[s * C + c] / count),
+                            (T)(sum_w[s * C + c] / count * is), L);
+          }
     }
   }
+  for (int64_t i = 0; i < M * C; ++i) {
+    if (gw) gw[i] = (T)sum_w[i];
+    if (gb) gb[i] = (T)sum_b[i];
+  }
+  free(sums);
+  return 0;
+}
+
+/* The one source stream of every output (stream, channel) of the threshold
+ * rule (Eq. 4) into src (M, C): m itself where |gamma[m][c]| >= threshold
+ * or, with `parts` (M, C), outside stream m's own part; else the other
+ * stream (M = 2) or -1 (discard). The comparison is in T, as torch compares
+ * a T tensor with a Python float. Returns 1 where a replaced output would
+ * mix several streams (M > 2, not discard): src is then incomplete. */
+int NAME(cen_threshold_sources)(const T *const *gamma, const uint8_t *parts,
+                                int64_t M, int64_t C, double threshold,
+                                int discard, int64_t *src) {
+  const T theta = (T)threshold;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t c = 0; c < C; ++c) {
+      T g = gamma[m][c];
+      int replaced = (g < 0 ? -g : g) < theta && (!parts || parts[m * C + c]);
+      if (!replaced) {
+        src[m * C + c] = m;
+      } else if (discard) {
+        src[m * C + c] = -1;
+      } else if (M == 2) {
+        src[m * C + c] = 1 - m;
+      } else {
+        return 1;
+      }
+    }
+  return 0;
 }
 
 #endif
