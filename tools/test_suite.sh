@@ -23,6 +23,7 @@ esac
 # cached), so no test pays for it; where they cannot be built this warns and
 # the kernels' tests skip.
 "$env/bin/python" -W default -c 'from cen_mm.cnn.row_kernel import row_kernel
-print("[cen_mm tests] CPU row kernels:", "built" if row_kernel() else "unavailable")' \
+ok = row_kernel() is not None
+print("[cen_mm tests] CPU row kernels:", "built" if ok else "unavailable")' \
     2> >(grep -v 'No CUDA runtime is found' >&2)
 exec "$env/bin/python" -m pytest -q -rs "${order[@]}" "$@"

@@ -36,7 +36,7 @@ from torch import Tensor
 
 __all__ = [
     'row_kernel', 'frozen_stream_rows', 'input_stream_rows',
-    'threshold_sources', 'MAX_STREAMS'
+    'affine_stream_rows', 'threshold_sources', 'MAX_STREAMS'
 ]
 
 _CSRC = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc')
@@ -87,17 +87,19 @@ def _build(cache_dir: str) -> ModuleType:
         # imported here: it probes for CUDA and compilers on import
         from torch.utils.cpp_extension import load
         try:
-            # copies: load() appends to the flag lists it is given
-            module = load(name, list(_SOURCES), extra_cflags=list(_CFLAGS),
-                          extra_ldflags=list(_LDFLAGS),
-                          build_directory=build_dir)
+            # Built (and dlopen-ed, not imported: the module is imported
+            # once, from its final path); copies of the flags, which load()
+            # appends to.
+            load(name, list(_SOURCES), extra_cflags=list(_CFLAGS),
+                 extra_ldflags=list(_LDFLAGS), build_directory=build_dir,
+                 is_python_module=False)
         except (RuntimeError, OSError, ImportError) as err:
             raise RuntimeError(f'building {_SOURCES[0]} failed: '
                                f'{str(err).strip()[-2000:]}') from err
         os.replace(osp.join(build_dir, name + '.so'), path)
-        return module
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
+    return _import(name, path)
 
 
 def _load() -> Optional[ModuleType]:
@@ -208,3 +210,27 @@ def input_stream_rows(x: Tensor,
                                               list(bias), float(eps),
                                               bool(per_sample))
     return out, mean, var
+
+
+def affine_stream_rows(x: Tensor, src: Tensor, weight: Tensor,
+                       bias: Tensor) -> Tensor:
+    """A per-output affine map of one source stream, for inference (a
+    deployed exchanging norm): on the ``(M, N, C, ...)`` view, ``out[o, :,
+    c] = x[s, :, c] * weight[o, c] + bias[o, c]`` with ``s = src[o, c]``
+    (``bias[o, c]`` alone where ``s < 0``). Call :func:`row_kernel` first.
+
+    Args:
+        x (Tensor): Stream-folded CPU batch ``(M * N, C, ...)``, float32 or
+            float64.
+        src (Tensor): Source stream per output (stream, channel), ``(M, C)``
+            int64.
+        weight, bias (Tensor): ``(M, C)``, of ``x``'s dtype.
+
+    Returns:
+        Tensor: A fresh contiguous tensor of ``x``'s shape.
+
+    Raises:
+        ValueError: On arguments the kernel would misread, or where autograd
+            would need a gradient (it has none).
+    """
+    return _state['lib'].affine_rows(x, src, weight, bias)

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from cen_mm.cnn import ExchangeNorm
 from cen_mm.cnn.exchange_norm import _same_key
+from cen_mm.cnn.row_kernel import affine_stream_rows, row_kernel
 
 __all__ = [
     'StreamAffineMix', 'convert_exchange_norms', 'fold_conv_bn',
@@ -60,7 +61,7 @@ class StreamAffineMix(nn.Module):
         # Every output (o, c) reads ONE input stream (swaps and copies:
         # every M = 2 exchange); see `_row_affine`.
         self.one_source = bool(((weight != 0).sum(dim=1) <= 1).all())
-        self._per_sample = None
+        self._per_sample = self._per_stream = None
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape
@@ -68,6 +69,12 @@ class StreamAffineMix(nn.Module):
         x = x.reshape(self.num_streams, -1, self.num_features,
                       shape[2:].numel())
         if self.one_source and not torch.onnx.is_in_onnx_export():
+            if (x.is_cpu and x.dtype in (torch.float32, torch.float64)
+                    and not (torch.is_grad_enabled() and x.requires_grad)
+                    and row_kernel() is not None):
+                # the CPU row kernel: one pass, no per-row tables
+                return affine_stream_rows(x.view(shape),
+                                          *self._stream_affine(x))
             return self._row_affine(x).view(shape)
         bias = self.bias[:, None, :, None]
         if not self.mixed:
@@ -102,20 +109,35 @@ class StreamAffineMix(nn.Module):
                               coef[dst, None]))
         return out
 
+    def _stream_affine(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """The source stream, coefficient and bias of every output (stream,
+        channel) of a one-source mix, ``(M, C)`` each, on ``x``'s device and
+        in its dtype; kept while the buffers are unchanged."""
+        key = (x.dtype, x.device, self.weight, self.weight._version,
+               self.bias, self.bias._version)
+        cached = self._per_stream
+        if not _same_key(cached and cached[0], key):
+            m, c = self.num_streams, self.num_features
+            with torch.no_grad():
+                if self.mixed:
+                    source = self.weight.abs().argmax(dim=1)  # (M_out, C)
+                    coef = self.weight.gather(1, source[:, None]).squeeze(1)
+                else:
+                    source = torch.arange(
+                        m, device=self.weight.device)[:, None].expand(m, c)
+                    coef = self.weight
+                cached = self._per_stream = (
+                    key, source.to(x.device).contiguous(),
+                    coef.to(x).contiguous(), self.bias.to(x).contiguous())
+        return cached[1:]
+
     def _rows(self, n: int, x: Tensor) -> Tuple[Tensor, ...]:
         """Per-row coefficient and bias of the ``(M * N * C, L)`` view, the
         zero mean / unit variance, and the rows ``dst`` that read row
         ``src`` of another stream."""
         m, c = self.num_streams, self.num_features
+        source, coef, _ = self._stream_affine(x)
         with torch.no_grad():
-            if self.mixed:
-                source = self.weight.abs().argmax(dim=1)  # (M_out, C)
-                coef = self.weight.gather(1, source[:, None]).squeeze(1)
-            else:
-                source = torch.arange(m, device=self.weight.device)[:, None] \
-                    .expand(m, c)
-                coef = self.weight
-            source = source.to(x.device)
             index = torch.arange(m * n * c, device=x.device).view(m, n, c)
             moved = (source != torch.arange(m, device=x.device)[:, None])[
                 :, None].expand(m, n, c)

@@ -5,7 +5,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+import cen_mm.deploy.convert as convert
 from cen_mm.cnn import ExchangeBN, ExchangeIN
+from cen_mm.cnn import row_kernel as rk
 from cen_mm.deploy import (StreamAffineMix, convert_exchange_norms,
                            deploy_model, fold_conv_bn)
 
@@ -144,3 +146,44 @@ def test_row_affine_path_equals_dense_mix(num_streams):
     torch.testing.assert_close(fast(x), dense(x), rtol=0, atol=1e-12)
     expected = x.view(m, -1, c, 12)[m - 1, :, 1] * -4.0 + state['bias'][0, 1]
     torch.testing.assert_close(fast(x).view(m, -1, c, 12)[0, :, 1], expected)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_row_kernel_path_equals_torch_row_path(dtype, monkeypatch):
+    """On the CPU a one-source mix runs as the C row kernel (when built);
+    it equals the torch row pass and the dense mix; an input that needs a
+    gradient takes the torch pass (the kernel has no backward)."""
+    if rk.row_kernel() is None:
+        pytest.skip('needs a C++ compiler (the row kernel could not be built)')
+    calls = []
+
+    def spy(*args):
+        calls.append(args)
+        return rk.affine_stream_rows(*args)
+
+    monkeypatch.setattr(convert, 'affine_stream_rows', spy)
+    gen = torch.Generator().manual_seed(1)
+    m, c = 2, 6
+    weight = torch.eye(m)[:, :, None].repeat(1, 1, c) * (
+        torch.rand(m, 1, c, generator=gen) + 0.5)
+    weight[:, :, 2] = torch.tensor([[0., 1.5], [-0.5, 0.]])  # a swap
+    weight[1, :, 4] = 0  # discarded: the bias alone
+    mix = StreamAffineMix(weight.to(dtype), torch.randn(m, c, generator=gen)
+                          .to(dtype))
+    dense = StreamAffineMix(weight.to(dtype), mix.bias.clone())
+    dense.one_source = False
+    x = torch.randn(m * 3, c, 4, 5, generator=gen).to(dtype)
+    tol = dict(rtol=0, atol=1e-12 if dtype == torch.float64 else 1e-6)
+    out = mix(x)
+    assert len(calls) == 1
+    torch.testing.assert_close(out, dense(x), **tol)
+    torch.testing.assert_close(
+        out, mix._row_affine(x.view(m, 3, c, 20)).view(x.shape), **tol)
+    torch.testing.assert_close(out[3:, 4], mix.bias[1, 4].expand(3, 4, 5)
+                               .clone(), **tol)
+    leaf = x.clone().requires_grad_()
+    out_grad = mix(leaf)
+    assert len(calls) == 1 and out_grad.grad_fn is not None
+    torch.testing.assert_close(out_grad.detach(), out, **tol)
+    with pytest.raises(ValueError, match='inference only'):
+        rk.affine_stream_rows(leaf, *mix._stream_affine(x))

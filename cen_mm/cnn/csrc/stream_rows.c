@@ -71,6 +71,30 @@ void NAME(cen_rows_forward)(const T *x, T *out, const T *const *params,
                     nthreads);
 }
 
+/* A per-output affine map of one source row (a deployed exchanging norm):
+ * out row (o, n, c) = x row (s, n, c) * a[o, c] + b[o, c] with
+ * s = src[o * C + c]; b alone where s < 0. */
+void NAME(cen_rows_affine)(const T *x, T *out, const T *a, const T *b,
+                           const int64_t *src, int64_t M, int64_t N,
+                           int64_t C, int64_t L, int nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (int64_t mn = 0; mn < M * N; ++mn) {
+    int64_t o = mn / N, n = mn % N;
+    T *row = out + mn * C * L;
+    for (int64_t c = 0; c < C; ++c, row += L) {
+      int64_t s = src[o * C + c];
+      T scale = a[o * C + c], shift = b[o * C + c];
+      if (s < 0) {
+        for (int64_t l = 0; l < L; ++l) row[l] = shift;
+        continue;
+      }
+      const T *in = x + ((s * N + n) * C + c) * L;
+#pragma omp simd
+      for (int64_t l = 0; l < L; ++l) row[l] = in[l] * scale + shift;
+    }
+  }
+}
+
 /* Mean, biased variance and 1 / sqrt(var + eps) of the rows (s, n, c) for
  * n in [n0, n1) of one stream's channel (two passes), stored at `stat`. */
 static void NAME(moments)(const T *x, int64_t s, int64_t n0, int64_t n1,

@@ -68,6 +68,16 @@ int rows_backward(const double *g, const double *x,
   return cen_rows_backward_f64(g, x, gamma, mean, invstd, src, gx, gw, gb, M,
                                N, C, L, mode, threads);
 }
+void rows_affine(const float *x, float *out, const float *a, const float *b,
+                 const int64_t *src, int64_t M, int64_t N, int64_t C,
+                 int64_t L, int threads) {
+  cen_rows_affine_f32(x, out, a, b, src, M, N, C, L, threads);
+}
+void rows_affine(const double *x, double *out, const double *a,
+                 const double *b, const int64_t *src, int64_t M, int64_t N,
+                 int64_t C, int64_t L, int threads) {
+  cen_rows_affine_f64(x, out, a, b, src, M, N, C, L, threads);
+}
 int threshold_sources_kernel(const float *const *gamma, const uint8_t *parts,
                              int64_t M, int64_t C, double threshold,
                              int discard, int64_t *src) {
@@ -215,8 +225,10 @@ struct StreamRows : public torch::autograd::Function<StreamRows> {
     // x, src, mean, invstd, eps, per_sample, then one per parameter
     variable_list out{gx, at::Tensor(), at::Tensor(), at::Tensor(),
                       at::Tensor(), at::Tensor()};
-    for (int64_t m = 0; m < M; ++m) out.push_back(need_w ? gw[m] : at::Tensor());
-    for (int64_t m = 0; m < M; ++m) out.push_back(need_b ? gb[m] : at::Tensor());
+    for (int64_t m = 0; m < M; ++m)
+      out.push_back(need_w ? gw[m] : at::Tensor());
+    for (int64_t m = 0; m < M; ++m)
+      out.push_back(need_b ? gb[m] : at::Tensor());
     return out;
   }
 };
@@ -262,8 +274,8 @@ at::Tensor frozen_rows(const at::Tensor &x, const at::Tensor &src,
                      *vp = var.data_ptr<scalar_t>();
       for (int64_t c = 0; c < C; ++c) {
         mean[m * C + c] = mp[c];
-        invstd[m * C + c] =
-            static_cast<scalar_t>(1) / std::sqrt(vp[c] + static_cast<scalar_t>(eps));
+        invstd[m * C + c] = static_cast<scalar_t>(1) /
+                            std::sqrt(vp[c] + static_cast<scalar_t>(eps));
       }
     }
   });
@@ -279,6 +291,37 @@ std::vector<at::Tensor> input_rows(const at::Tensor &x, const at::Tensor &src,
                                    double eps, bool per_sample) {
   return apply_rows(x, src, weight, bias, std::nullopt, std::nullopt, eps,
                     per_sample);
+}
+
+// Inference only: out[o, :, c] = x[src[o, c], :, c] * a[o, c] + b[o, c]
+// (b where src < 0) on the (M, N, C, L) view; a and b are (M, C).
+at::Tensor affine_rows(const at::Tensor &input, const at::Tensor &src_in,
+                       const at::Tensor &a_in, const at::Tensor &b_in) {
+  check_input(input, src_in);
+  int64_t M = src_in.size(0), C = src_in.size(1);
+  for (const at::Tensor *t : {&a_in, &b_in})
+    TORCH_CHECK_VALUE(t->device().is_cpu() &&
+                          t->scalar_type() == input.scalar_type() &&
+                          t->dim() == 2 && t->size(0) == M && t->size(1) == C,
+                      "cen_mm row kernels: expected coefficients (", M, ", ",
+                      C, ") of the input's dtype on cpu, got ",
+                      describe(*t));
+  TORCH_CHECK_VALUE(!at::GradMode::is_enabled() ||
+                        !(input.requires_grad() || a_in.requires_grad() ||
+                          b_in.requires_grad()),
+                    "cen_mm row kernels: affine_rows is inference only "
+                    "(no gradient); call it under torch.no_grad()");
+  at::Tensor x = input.contiguous(), src = src_in.contiguous();
+  at::Tensor a = a_in.contiguous(), b = b_in.contiguous();
+  int64_t N = x.size(0) / M;
+  int64_t L = C && x.size(0) ? x.numel() / (x.size(0) * C) : 0;
+  at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cen_mm_affine_rows", [&] {
+    rows_affine(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+                a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
+                src.data_ptr<int64_t>(), M, N, C, L, at::get_num_threads());
+  });
+  return out;
 }
 
 // The threshold rule's source streams (M, C), or None where a replaced
@@ -333,4 +376,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("frozen_rows", &frozen_rows);
   m.def("input_rows", &input_rows);
   m.def("threshold_sources", &threshold_sources);
+  m.def("affine_rows", &affine_rows);
 }
