@@ -34,6 +34,16 @@
 
 #else
 
+/* o = in * a + b over a row of L values; b alone where in is NULL. */
+static void NAME(scale_row)(const T *in, T *o, T a, T b, int64_t L) {
+  if (!in) {
+    for (int64_t l = 0; l < L; ++l) o[l] = b;
+    return;
+  }
+#pragma omp simd
+  for (int64_t l = 0; l < L; ++l) o[l] = in[l] * a + b;
+}
+
 /* out rows from their source rows (see the top of the file); statistics per
  * (stream, channel), or per (stream, sample, channel) with per_sample. */
 static void NAME(affine_rows)(const T *x, T *out, const T *const *params,
@@ -48,16 +58,14 @@ static void NAME(affine_rows)(const T *x, T *out, const T *const *params,
     T *o = out + mn * C * L;
     for (int64_t c = 0; c < C; ++c, o += L) {
       int64_t s = src[m * C + c];
-      if (s < 0) {
-        memset(o, 0, L * sizeof(T));
+      if (s < 0) { /* zeroed */
+        NAME(scale_row)(0, o, 0, 0, L);
         continue;
       }
-      const T *in = x + ((s * N + n) * C + c) * L;
       int64_t stat = per_sample ? (s * N + n) * C + c : s * C + c;
       T a = gamma[s][c] * invstd[stat];
-      T b = beta[s][c] - mean[stat] * a;
-#pragma omp simd
-      for (int64_t l = 0; l < L; ++l) o[l] = in[l] * a + b;
+      NAME(scale_row)(x + ((s * N + n) * C + c) * L, o, a,
+                      beta[s][c] - mean[stat] * a, L);
     }
   }
 }
@@ -83,14 +91,8 @@ void NAME(cen_rows_affine)(const T *x, T *out, const T *a, const T *b,
     T *row = out + mn * C * L;
     for (int64_t c = 0; c < C; ++c, row += L) {
       int64_t s = src[o * C + c];
-      T scale = a[o * C + c], shift = b[o * C + c];
-      if (s < 0) {
-        for (int64_t l = 0; l < L; ++l) row[l] = shift;
-        continue;
-      }
-      const T *in = x + ((s * N + n) * C + c) * L;
-#pragma omp simd
-      for (int64_t l = 0; l < L; ++l) row[l] = in[l] * scale + shift;
+      NAME(scale_row)(s < 0 ? 0 : x + ((s * N + n) * C + c) * L, row,
+                      a[o * C + c], b[o * C + c], L);
     }
   }
 }
