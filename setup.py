@@ -8,7 +8,9 @@ setup(
     # built on first use by cen_mm.cnn.row_kernel
     package_data={'cen_mm.cnn': ['csrc/*.c', 'csrc/*.cpp']},
     python_requires='>=3.8',
-    install_requires=['torch', 'mmengine>=0.10', 'mmcv>=2.0.0rc4,<2.2.0'],
+    install_requires=[
+        'torch', 'ninja', 'mmengine>=0.10', 'mmcv>=2.0.0rc4,<2.2.0'
+    ],
     extras_require={
         'seg': ['mmsegmentation>=1.0', 'ftfy', 'regex'],
         'agic': ['mmagic>=1.0'],

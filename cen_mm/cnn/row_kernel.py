@@ -9,7 +9,8 @@ exchanging layer costs what one batch norm costs.
 
 ``csrc/stream_rows.cpp`` wraps them as functions with a C++ autograd node,
 built on first use with :func:`torch.utils.cpp_extension.load` (the system
-C++ compiler and ninja; about a minute, once per torch version and source)
+C++ compiler and the ``ninja`` package, a dependency; about a minute, once
+per torch version and source)
 into a per-user cache (``$CEN_MM_KERNEL_CACHE``, default
 ``~/.cache/cen_mm/kernels``). It uses torch's public C++ extension API
 (``torch::autograd::Function``, ``at::Tensor``), and the cache key holds
@@ -72,6 +73,15 @@ def _import(name: str, path: str) -> ModuleType:
     return module
 
 
+def _ninja_dir() -> str:
+    """The ``ninja`` package's binary folder ('' without the package)."""
+    try:
+        import ninja
+        return ninja.BIN_DIR
+    except (ImportError, AttributeError):
+        return ''
+
+
 def _build(cache_dir: str) -> ModuleType:
     """Build the extension (once per source, flags, compiler, torch and
     Python) and import it. It is built in a fresh directory and moved into
@@ -86,7 +96,12 @@ def _build(cache_dir: str) -> ModuleType:
     try:
         # imported here: it probes for CUDA and compilers on import
         from torch.utils.cpp_extension import load
+        path_before = os.environ.get('PATH', '')
         try:
+            # load() runs `ninja` from PATH: add the pip package's, which an
+            # environment that is not activated does not have on PATH.
+            os.environ['PATH'] = os.pathsep.join(
+                filter(None, [_ninja_dir(), path_before]))
             # Built (and dlopen-ed, not imported: the module is imported
             # once, from its final path); copies of the flags, which load()
             # appends to.
@@ -96,6 +111,8 @@ def _build(cache_dir: str) -> ModuleType:
         except (RuntimeError, OSError, ImportError) as err:
             raise RuntimeError(f'building {_SOURCES[0]} failed: '
                                f'{str(err).strip()[-2000:]}') from err
+        finally:
+            os.environ['PATH'] = path_before
         os.replace(osp.join(build_dir, name + '.so'), path)
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
