@@ -223,10 +223,8 @@ def input_stream_rows(x: Tensor,
         mean and biased variance, ``(M, C)`` or ``(M, N, C)`` (for the
         running statistics; not differentiable).
     """
-    out, mean, var = _state['lib'].input_rows(x, src, list(weight),
-                                              list(bias), float(eps),
-                                              bool(per_sample))
-    return out, mean, var
+    return tuple(_state['lib'].input_rows(x, src, list(weight), list(bias),
+                                          float(eps), bool(per_sample)))
 
 
 def affine_stream_rows(x: Tensor, src: Tensor, weight: Tensor,

@@ -24,72 +24,21 @@ using torch::autograd::variable_list;
 constexpr int64_t kMaxStreams = 64;
 
 // The C kernels by floating type.
-void rows_forward(const float *x, float *out, const float *const *params,
-                  const float *mean, const float *invstd, const int64_t *src,
-                  int64_t M, int64_t N, int64_t C, int64_t L, int threads) {
-  cen_rows_forward_f32(x, out, params, mean, invstd, src, M, N, C, L,
-                       threads);
-}
-void rows_forward(const double *x, double *out, const double *const *params,
-                  const double *mean, const double *invstd,
-                  const int64_t *src, int64_t M, int64_t N, int64_t C,
-                  int64_t L, int threads) {
-  cen_rows_forward_f64(x, out, params, mean, invstd, src, M, N, C, L,
-                       threads);
-}
-void rows_batch_forward(const float *x, float *out,
-                        const float *const *params, float *mean, float *var,
-                        float *invstd, const int64_t *src, int64_t M,
-                        int64_t N, int64_t C, int64_t L, double eps,
-                        int per_sample, int threads) {
-  cen_rows_batch_forward_f32(x, out, params, mean, var, invstd, src, M, N, C,
-                             L, eps, per_sample, threads);
-}
-void rows_batch_forward(const double *x, double *out,
-                        const double *const *params, double *mean,
-                        double *var, double *invstd, const int64_t *src,
-                        int64_t M, int64_t N, int64_t C, int64_t L,
-                        double eps, int per_sample, int threads) {
-  cen_rows_batch_forward_f64(x, out, params, mean, var, invstd, src, M, N, C,
-                             L, eps, per_sample, threads);
-}
-int rows_backward(const float *g, const float *x, const float *const *gamma,
-                  const float *mean, const float *invstd, const int64_t *src,
-                  float *gx, float *gw, float *gb, int64_t M, int64_t N,
-                  int64_t C, int64_t L, int mode, int threads) {
-  return cen_rows_backward_f32(g, x, gamma, mean, invstd, src, gx, gw, gb, M,
-                               N, C, L, mode, threads);
-}
-int rows_backward(const double *g, const double *x,
-                  const double *const *gamma, const double *mean,
-                  const double *invstd, const int64_t *src, double *gx,
-                  double *gw, double *gb, int64_t M, int64_t N, int64_t C,
-                  int64_t L, int mode, int threads) {
-  return cen_rows_backward_f64(g, x, gamma, mean, invstd, src, gx, gw, gb, M,
-                               N, C, L, mode, threads);
-}
-void rows_affine(const float *x, float *out, const float *a, const float *b,
-                 const int64_t *src, int64_t M, int64_t N, int64_t C,
-                 int64_t L, int threads) {
-  cen_rows_affine_f32(x, out, a, b, src, M, N, C, L, threads);
-}
-void rows_affine(const double *x, double *out, const double *a,
-                 const double *b, const int64_t *src, int64_t M, int64_t N,
-                 int64_t C, int64_t L, int threads) {
-  cen_rows_affine_f64(x, out, a, b, src, M, N, C, L, threads);
-}
-int threshold_sources_kernel(const float *const *gamma, const uint8_t *parts,
-                             int64_t M, int64_t C, double threshold,
-                             int discard, int64_t *src) {
-  return cen_threshold_sources_f32(gamma, parts, M, C, threshold, discard,
-                                   src);
-}
-int threshold_sources_kernel(const double *const *gamma,
-                             const uint8_t *parts, int64_t M, int64_t C,
-                             double threshold, int discard, int64_t *src) {
-  return cen_threshold_sources_f64(gamma, parts, M, C, threshold, discard,
-                                   src);
-}
+template <typename T> struct Kernels;
+template <> struct Kernels<float> {
+  static constexpr auto forward = cen_rows_forward_f32;
+  static constexpr auto batch_forward = cen_rows_batch_forward_f32;
+  static constexpr auto backward = cen_rows_backward_f32;
+  static constexpr auto affine = cen_rows_affine_f32;
+  static constexpr auto sources = cen_threshold_sources_f32;
+};
+template <> struct Kernels<double> {
+  static constexpr auto forward = cen_rows_forward_f64;
+  static constexpr auto batch_forward = cen_rows_batch_forward_f64;
+  static constexpr auto backward = cen_rows_backward_f64;
+  static constexpr auto affine = cen_rows_affine_f64;
+  static constexpr auto sources = cen_threshold_sources_f64;
+};
 
 std::string describe(const at::Tensor &t) {
   std::string shape = "(";
@@ -160,10 +109,10 @@ struct StreamRows : public torch::autograd::Function<StreamRows> {
       for (size_t i = 0; i < params.size(); ++i)
         p[i] = params[i].data_ptr<scalar_t>();
       if (mode == 0) {
-        rows_forward(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
-                     p.data(), mean.data_ptr<scalar_t>(),
-                     invstd.data_ptr<scalar_t>(), src.data_ptr<int64_t>(),
-                     M, N, C, L, threads);
+        Kernels<scalar_t>::forward(
+            x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), p.data(),
+            mean.data_ptr<scalar_t>(), invstd.data_ptr<scalar_t>(),
+            src.data_ptr<int64_t>(), M, N, C, L, threads);
         return;
       }
       std::vector<int64_t> stats = per_sample
@@ -171,12 +120,11 @@ struct StreamRows : public torch::autograd::Function<StreamRows> {
                                        : std::vector<int64_t>{3, M, C};
       auto moments = at::empty(stats, x.options()).unbind(0);
       mean = moments[0], var = moments[1], invstd = moments[2];
-      rows_batch_forward(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
-                         p.data(), mean.data_ptr<scalar_t>(),
-                         var.data_ptr<scalar_t>(),
-                         invstd.data_ptr<scalar_t>(),
-                         src.data_ptr<int64_t>(), M, N, C, L, eps,
-                         per_sample, threads);
+      Kernels<scalar_t>::batch_forward(
+          x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), p.data(),
+          mean.data_ptr<scalar_t>(), var.data_ptr<scalar_t>(),
+          invstd.data_ptr<scalar_t>(), src.data_ptr<int64_t>(), M, N, C, L,
+          eps, per_sample, threads);
     });
     ctx->saved_data["mode"] = static_cast<int64_t>(mode);
     variable_list saved{x, src, mean, invstd};
@@ -211,7 +159,7 @@ struct StreamRows : public torch::autograd::Function<StreamRows> {
       std::vector<const scalar_t *> gamma(M);
       for (int64_t m = 0; m < M; ++m)
         gamma[m] = saved[4 + m].data_ptr<scalar_t>();
-      failed = rows_backward(
+      failed = Kernels<scalar_t>::backward(
           g.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), gamma.data(),
           mean.data_ptr<scalar_t>(), invstd.data_ptr<scalar_t>(),
           src.data_ptr<int64_t>(),
@@ -317,9 +265,10 @@ at::Tensor affine_rows(const at::Tensor &input, const at::Tensor &src_in,
   int64_t L = C && x.size(0) ? x.numel() / (x.size(0) * C) : 0;
   at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cen_mm_affine_rows", [&] {
-    rows_affine(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
-                a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
-                src.data_ptr<int64_t>(), M, N, C, L, at::get_num_threads());
+    Kernels<scalar_t>::affine(
+        x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+        a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
+        src.data_ptr<int64_t>(), M, N, C, L, at::get_num_threads());
   });
   return out;
 }
@@ -359,7 +308,7 @@ c10::optional<at::Tensor> threshold_sources(
       kept[m] = weight[m].contiguous();
       gamma[m] = kept[m].data_ptr<scalar_t>();
     }
-    mixed = threshold_sources_kernel(
+    mixed = Kernels<scalar_t>::sources(
         gamma.data(),
         mask.defined() ? reinterpret_cast<const uint8_t *>(
                              mask.data_ptr<bool>())
